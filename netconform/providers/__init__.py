@@ -1,0 +1,1 @@
+"""Host providers: where a lab's hosts come from."""

@@ -1,0 +1,65 @@
+"""Hosts as network namespaces on one machine, joined by an underlay LAN.
+
+Inside the lab's sandbox: a namespace ``lan`` holding the bridge ``lan``,
+one namespace per host with ``eth0`` on the underlay, and ``ext``, the
+outside world, also on the underlay, serving the whoami page on port 80.
+Hosts route by default through ext, which forwards nothing: like a real
+uplink, except that nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from ..nodes import NamespaceNode
+from ..sandbox import Sandbox
+from ..topology import Topology
+
+WHOAMI_EXT = """#!/bin/busybox sh
+echo "Content-Type: text/plain"
+echo
+echo "name=ext peer=$REMOTE_ADDR"
+"""
+
+
+class NetnsProvider:
+    name = "netns"
+
+    def missing(self) -> str | None:
+        """Why this provider cannot run here, or None."""
+        tools = [t for t in ("ip", "nsenter", "unshare", "busybox") if shutil.which(t) is None]
+        if tools:
+            return f"netns provider needs {', '.join(tools)} (apt: iproute2, util-linux, busybox-static)"
+        import os
+
+        if os.geteuid() != 0:
+            return "netns provider needs root (network namespaces, mounts)"
+        return None
+
+    def up(self, topo: Topology, sandbox: Sandbox) -> dict[str, NamespaceNode]:
+        prefix = topo.underlay.prefixlen
+        ext = topo.ext_address()
+        script = ["set -e", "ip netns add lan", "ip -n lan link set lo up",
+                  "ip -n lan link add name lan type bridge", "ip -n lan link set lan up"]
+        members = [(h.name, topo.underlay_address(h.name)) for h in topo.hosts] + [("ext", ext)]
+        for name, address in members:
+            script += [
+                f"ip netns add {name}",
+                f"ip -n {name} link set lo up",
+                f"ip -n lan link add name {name} type veth peer name eth0 netns {name}",
+                f"ip -n lan link set {name} master lan up",
+                f"ip -n {name} addr add {address.ip}/{prefix} dev eth0",
+                f"ip -n {name} link set eth0 up",
+            ]
+            if name != "ext":
+                script.append(f"ip -n {name} route add default via {ext.ip}")
+        sandbox.run(["sh", "-c", "\n".join(script)]).check("building the underlay")
+        www = sandbox.path("/run/lab/www-ext/cgi-bin")
+        www.mkdir(parents=True)
+        (www / "whoami").write_text(WHOAMI_EXT)
+        (www / "whoami").chmod(0o755)
+        sandbox.run(["busybox", "httpd", "-p", "80", "-h", "/run/lab/www-ext"],
+                    netns="ext").check("starting ext's web service")
+        nodes = {name: NamespaceNode(name, "ext" if name == "ext" else "host", sandbox, str(address.ip))
+                 for name, address in members}
+        return nodes

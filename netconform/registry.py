@@ -1,0 +1,20 @@
+"""Lazy registries: a name on the command line to the class behind it.
+
+Like pytest-testinfra's backends, implementations are imported only when
+chosen, so a provider that needs libvirt costs nothing to a netns run.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+PROVIDERS = {"netns": "netconform.providers.netns:NetnsProvider"}
+RUNTIMES = {"docker": "netconform.runtimes.docker:DockerRuntime"}
+
+
+def load(kind: str, name: str):
+    table = {"provider": PROVIDERS, "runtime": RUNTIMES}[kind]
+    if name not in table:
+        raise KeyError(f"unknown {kind} {name!r}; allowed: {', '.join(table)}")
+    module, _, attr = table[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()

@@ -1,0 +1,1 @@
+"""Runtimes: how a container is made on a host."""

@@ -1,0 +1,191 @@
+"""The docker runtime: a real Docker engine per host, driven by the Docker SDK.
+
+Each engine runs inside its host's network namespace (``nsenter --net=``,
+not ``ip netns exec``, which remounts /sys and breaks dockerd's cgroups),
+with its own data-root, exec-root, socket and config under the sandbox's
+private /run, and its containers' cgroups under ``netconform-<run id>``
+so the sandbox can remove them even after ``kill -9``.  Engines start in
+parallel; the SDK reaches each socket through ``/proc/PID/root``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import docker
+from docker.types import IPAMConfig, IPAMPool
+
+from .. import image as probe_image
+from ..nodes import ContainerNode, NamespaceNode
+from ..sandbox import Sandbox
+from ..sandbox_init import CGROUP_PREFIX
+from ..topology import Container, Topology
+
+TOOLS = ("dockerd", "containerd", "docker-init", "docker-proxy", "iptables")
+START_TIMEOUT = 30
+
+
+@dataclass
+class Engine:
+    """One host's dockerd and the client that talks to it."""
+
+    host: str
+    root: str  # its directory inside the sandbox
+    process: object = field(repr=False)  # the nsenter Popen that runs dockerd
+    client: docker.DockerClient | None = field(default=None, repr=False)
+
+
+@dataclass
+class Timings:
+    """Where bringing the runtime up spent its time (bench/provision.py)."""
+
+    engines: float = 0.0
+    image: float = 0.0
+    containers: float = 0.0
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self) -> None:
+        self.engines: dict[str, Engine] = {}
+        self.image: probe_image.Image | None = None
+        self.timings = Timings()
+
+    def missing(self) -> str | None:
+        tools = [t for t in TOOLS if shutil.which(t) is None] + probe_image.missing_tools()
+        if tools:
+            return (f"docker runtime needs {', '.join(tools)} "
+                    "(apt: docker.io, iptables, iperf3, busybox-static)")
+        return None
+
+    # -- bringing up ---------------------------------------------------
+
+    def up(self, topo: Topology, sandbox: Sandbox, hosts: dict[str, NamespaceNode],
+           run_id: str) -> dict[str, ContainerNode]:
+        start = time.monotonic()
+        self.image = probe_image.build()
+        for host in topo.hosts:
+            self.engines[host.name] = self._spawn(topo, sandbox, host.name, run_id)
+        with ThreadPoolExecutor(len(self.engines)) as pool:
+            list(pool.map(lambda e: self._wait_ready(sandbox, e), self.engines.values()))
+        self.timings.engines = time.monotonic() - start
+        with ThreadPoolExecutor(len(self.engines)) as pool:
+            per_host = list(pool.map(lambda h: self._populate(topo, h), self.engines))
+        return {name: node for nodes in per_host for name, node in nodes.items()}
+
+    def _spawn(self, topo: Topology, sandbox: Sandbox, host: str, run_id: str) -> Engine:
+        root = f"/run/lab/docker/{host}"
+        sandbox.path(root).mkdir(parents=True)
+        sandbox.path(f"{root}/daemon.json").write_text("{}\n")
+        subnet = topo.bridge_subnet(host)
+        argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
+                "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
+                "--pidfile", f"{root}/docker.pid", "--bip", f"{subnet[1]}/{subnet.prefixlen}",
+                f"--icc={str(topo.host(host).icc).lower()}", "--dns", str(topo.ext_address().ip),
+                "--cgroup-parent", f"/{CGROUP_PREFIX}{run_id}/{host}", "--log-level", "warn"]
+        process = sandbox.spawn(argv, host, sandbox.path(f"{root}/dockerd.log"))
+        return Engine(host, root, process)
+
+    def _wait_ready(self, sandbox: Sandbox, engine: Engine) -> None:
+        socket = sandbox.path(f"{engine.root}/docker.sock")
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if engine.process.poll() is not None:
+                break
+            if socket.exists():
+                try:
+                    engine.client = docker.DockerClient(base_url=f"unix://{socket}", version="auto",
+                                                        timeout=60)
+                    return
+                except docker.errors.DockerException:
+                    pass  # the socket is bound before the API answers
+            time.sleep(0.02)
+        log = sandbox.path(f"{engine.root}/dockerd.log").read_text(errors="replace")
+        raise RuntimeError(f"dockerd on {engine.host} did not start: " + " / ".join(log.splitlines()[-5:]))
+
+    def _populate(self, topo: Topology, host: str) -> dict[str, ContainerNode]:
+        client = self.engines[host].client
+        start = time.monotonic()
+        client.api.import_image_from_file(str(self.image.tarball), repository=probe_image.REPOSITORY,
+                                          tag=self.image.digest[:12])
+        self.timings.image = max(self.timings.image, time.monotonic() - start)
+        start = time.monotonic()
+        for net in topo.networks:
+            if net.host == host:
+                client.networks.create(
+                    net.name, driver="bridge",
+                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(net.subnet))]),
+                    # The bridge is named after the network, so people can find it.
+                    options={"com.docker.network.bridge.name": net.name})
+        nodes = {}
+        for spec in _creation_order(topo.containers_on(host)):
+            nodes[spec.name] = self.run_container(host, spec)
+        self.timings.containers = max(self.timings.containers, time.monotonic() - start)
+        return nodes
+
+    def run_container(self, host: str, spec: Container, name: str | None = None) -> ContainerNode:
+        """Create and start one container as ``spec`` says; errors come from Docker as they are."""
+        api = self.engines[host].client.api
+        name = name or spec.name
+        network_mode = {"network": spec.network, "container": f"container:{spec.container}"}.get(
+            spec.mode, spec.mode)
+        host_config = api.create_host_config(
+            network_mode=network_mode, init=True,
+            port_bindings={p.container_port: p.host_port for p in spec.publish} or None,
+            links={link.source: link.alias for link in spec.links} or None)
+        # Docker refuses a hostname where the UTS or network stack is shared.
+        hostname = name if spec.mode not in ("host", "container") else None
+        created = api.create_container(
+            self.image.tag, command=["/serve", *map(str, spec.ports)], name=name, hostname=hostname,
+            ports=list(spec.ports) or None, host_config=host_config, detach=True)
+        container = self.engines[host].client.containers.get(created["Id"])
+        try:
+            container.start()
+        except docker.errors.APIError:
+            container.remove(force=True)  # leave nothing half-made
+            raise
+        container.reload()
+        return ContainerNode(name, host, container)
+
+    # -- tearing down --------------------------------------------------
+
+    def down(self, sandbox: Sandbox) -> None:
+        """Remove containers, then stop each engine; the sandbox takes the rest."""
+        with ThreadPoolExecutor(max(1, len(self.engines))) as pool:
+            list(pool.map(lambda e: self._stop(sandbox, e), self.engines.values()))
+
+    def _stop(self, sandbox: Sandbox, engine: Engine) -> None:
+        if engine.client is not None:
+            try:
+                for container in engine.client.containers.list(all=True):
+                    container.remove(force=True)
+            except docker.errors.DockerException:
+                pass  # the engine may already be gone; the sandbox still cleans up
+            engine.client.close()
+        pidfile = sandbox.path(f"{engine.root}/docker.pid")
+        if pidfile.exists():
+            sandbox.run(["kill", "-TERM", pidfile.read_text().strip()])
+        try:
+            engine.process.wait(15)
+        except Exception:
+            engine.process.kill()
+
+
+def _creation_order(containers: tuple[Container, ...]) -> list[Container]:
+    """Targets of container mode and sources of links before those that need them."""
+    done: list[Container] = []
+    pending = list(containers)
+    while pending:
+        names = {c.name for c in done}
+        ready = [c for c in pending if {c.container or c.name, *(l.source for l in c.links)}
+                 - {c.name} <= names]
+        if not ready:
+            raise ValueError(f"links form a cycle among {', '.join(c.name for c in pending)}")
+        done += ready
+        pending = [c for c in pending if c not in ready]
+    return done
+

@@ -1,0 +1,91 @@
+"""Find, read and validate topology files; every problem names file and key.
+
+Nothing is created before a topology has loaded cleanly, so bad input never
+leaves a half-built lab behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from .build import Builder, Problem
+from .model import Topology
+from .validate import validate
+
+# The topologies shipped with the product: <repo>/topologies.
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "topologies"
+
+
+@dataclass(frozen=True)
+class TopologyError(Exception):
+    """One or more problems in one topology file."""
+
+    file: str
+    problems: tuple[Problem, ...]
+
+    def __str__(self) -> str:
+        return "\n".join(f"{self.file}: {key}: {message}" for key, message in self.problems)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a topology must not say a name twice."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    "while reading a mapping", node.start_mark,
+                    f"duplicate key {key!r}; each name may appear once", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def available(directory: Path = BUILTIN_DIR) -> list[str]:
+    """Names of the shipped topologies, sorted."""
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def resolve(spec: str, directory: Path = BUILTIN_DIR) -> list[Path]:
+    """``--topology`` value to files: names, paths, comma lists, or ``all``."""
+    paths = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        if item == "all":
+            paths += [directory / f"{name}.yaml" for name in available(directory)]
+        elif "/" in item or item.endswith((".yaml", ".yml")):
+            paths.append(Path(item))
+        else:
+            path = directory / f"{item}.yaml"
+            if not path.exists():
+                raise TopologyError("--topology", (
+                    (item, f"no such topology; allowed: {', '.join(available(directory))}, all, "
+                           "or a path to a .yaml file"),))
+            paths.append(path)
+    return list(dict.fromkeys(paths))
+
+
+def load(path: Path, schemes: tuple[str, ...]) -> Topology:
+    """Read and validate one file; raises TopologyError with every problem found."""
+    name = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise TopologyError(name, (("(file)", f"cannot be read: {err.strerror}"),)) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise TopologyError(name, ((where, f"is not valid YAML: {getattr(err, 'problem', err)}"),)) from None
+    builder = Builder()
+    topo = builder.build(Topology, data, "")
+    if builder.problems:
+        raise TopologyError(name, tuple(builder.problems))
+    problems = validate(topo, schemes)
+    if problems:
+        raise TopologyError(name, tuple(problems))
+    return replace(topo, source=name)

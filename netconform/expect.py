@@ -1,0 +1,144 @@
+"""What each Docker network mode and scheme promises, as data.
+
+Reachability is a property of network stacks, not of containers: a
+host-mode container *is* its host's stack, a container-mode container *is*
+its target's.  ``stack()`` maps every node to the stack it uses, ``promise()``
+states who must reach whom, and ``targets()`` lists what a lab offers to be
+reached.  The topology's ``expect`` section only overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .schemes import SCHEMES
+from .topology import Rule, Topology
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A network namespace as the rules see it."""
+
+    kind: Literal["ext", "host", "container", "none"]
+    owner: str  # the node whose namespace it is
+    host: str | None = None
+    network: str | None = None  # containers: "bridge" (docker0) or a user network
+
+
+@dataclass(frozen=True)
+class Probe:
+    source: str
+    target: str
+    address: str
+    proto: Literal["icmp", "tcp"]
+    port: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.address}:{self.port}" if self.port else self.address
+        return f"{self.source} -> {self.target} ({where} {self.proto})"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something probes aim at: a node's address and the TCP ports to try there."""
+
+    node: str
+    address: str
+    ports: tuple[int, ...]
+
+
+def stack(topo: Topology, name: str) -> Stack:
+    if name == "ext":
+        return Stack("ext", "ext")
+    if name in {h.name for h in topo.hosts}:
+        return Stack("host", name, name)
+    c = topo.container(name)
+    if c.mode == "host":
+        return Stack("host", c.host, c.host)
+    if c.mode == "container":
+        return stack(topo, c.container)
+    if c.mode == "none":
+        return Stack("none", name, c.host)
+    return Stack("container", name, c.host, c.network or "bridge")
+
+
+def open_ports(topo: Topology, host: str) -> set[int]:
+    """Ports answering on a host's own address: published, or served by host-mode containers."""
+    ports = {p.host_port for c in topo.containers_on(host) for p in c.publish}
+    ports |= {port for c in topo.containers_on(host) if c.mode == "host" for port in c.ports}
+    return ports
+
+
+def closed_ports(topo: Topology, host: str) -> set[int]:
+    """Ports containers on the host serve but that must not answer on the host's address."""
+    served = {port for c in topo.containers_on(host) for port in c.ports}
+    return served - open_ports(topo, host)
+
+
+def promise(topo: Topology, source: str, target: str, proto: str, port: int | None) -> bool:
+    """Must ``source`` reach ``target`` with this probe, by the modes and scheme alone?"""
+    src, dst = stack(topo, source), stack(topo, target)
+    if src.kind == "none":
+        return False  # mode none: only lo, reaches nothing
+    if dst.kind == "ext":
+        return True  # hosts directly, containers through their host's MASQUERADE
+    if dst.kind == "host":
+        return proto == "icmp" or port in open_ports(topo, dst.owner)
+    # The target is a container's own stack.
+    if src.kind == "ext":
+        return False  # container subnets are private to their host
+    if src.kind == "host":
+        return src.host == dst.host  # a host routes to its own bridges only
+    if src.host != dst.host:
+        return SCHEMES[topo.scheme].crosses
+    if src.network != dst.network:
+        return False  # Docker isolates bridge networks from each other
+    if dst.network == "bridge" and not topo.host(dst.host).icc:
+        # --icc=false: only a linked receiver, and only to the source's exposed ports
+        linked = any(link.source == dst.owner for link in topo.container(src.owner).links)
+        return proto == "tcp" and linked and port in topo.container(dst.owner).ports
+    return True
+
+
+def expected(topo: Topology, probe: Probe) -> bool:
+    """The promise, unless the topology's ``expect`` section overrides it."""
+    verdict = promise(topo, probe.source, probe.target, probe.proto, probe.port)
+    for rules, value in ((topo.expect.reach, True), (topo.expect.isolate, False)):
+        if any(_matches(rule, probe) for rule in rules):
+            verdict = value
+    return verdict
+
+
+def _matches(rule: Rule, probe: Probe) -> bool:
+    return (rule.source == probe.source and rule.target == probe.target
+            and (rule.port is None or rule.port == probe.port))
+
+
+def targets(topo: Topology, addresses: dict[str, str]) -> list[Target]:
+    """What the lab offers to be reached, given each node's live address.
+
+    ``addresses`` maps ext, hosts and containers with a stack of their own
+    to their address; containers sharing a stack are reached through it.
+    """
+    found = [Target("ext", addresses["ext"], (80,))]
+    for host in topo.hosts:
+        ports = open_ports(topo, host.name) | closed_ports(topo, host.name)
+        found.append(Target(host.name, addresses[host.name], tuple(sorted(ports))))
+    for c in topo.containers:
+        if stack(topo, c.name).kind == "container" and c.name in addresses:
+            found.append(Target(c.name, addresses[c.name], c.ports))
+    return found
+
+
+def probes(topo: Topology, addresses: dict[str, str]) -> list[Probe]:
+    """The whole matrix: every node to every target, ICMP and TCP to each port."""
+    sources = ["ext", *(h.name for h in topo.hosts), *(c.name for c in topo.containers)]
+    found = []
+    for source in sources:
+        for target in targets(topo, addresses):
+            if stack(topo, source).owner == stack(topo, target.node).owner:
+                continue  # a stack reaching itself proves nothing
+            found.append(Probe(source, target.node, target.address, "icmp"))
+            found += [Probe(source, target.node, target.address, "tcp", p) for p in target.ports]
+    return found

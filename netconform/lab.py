@@ -38,6 +38,7 @@ class Lab:
     hosts: dict[str, NamespaceNode] = field(default_factory=dict)
     containers: dict[str, ContainerNode] = field(default_factory=dict)
     phases: Phases = field(default_factory=Phases)
+    kept: bool = False
 
     def __post_init__(self) -> None:
         self.provider = registry.load("provider", self.provider_name)
@@ -73,7 +74,7 @@ class Lab:
         self.phases.runtime = time.monotonic() - mark
 
     def down(self) -> None:
-        if self.sandbox is None:
+        if self.sandbox is None or self.kept:
             return
         mark = time.monotonic()
         try:
@@ -83,8 +84,9 @@ class Lab:
             self.phases.down = time.monotonic() - mark
 
     def keep(self) -> None:
-        """Leave the lab running after this process exits."""
+        """Leave the lab running after this process exits; ``kill <sandbox pid>`` removes it."""
         self.sandbox.keep()
+        self.kept = True
 
     def node(self, name: str) -> Node:
         return self.hosts.get(name) or self.containers[name]

@@ -72,13 +72,13 @@ def measure(lab: Lab) -> Matrix:
     topo = lab.topology
     probes = expect.probes(topo, addresses(lab))
     promised = {p: expect.expected(topo, p) for p in probes}
-    reached = _run(lab, probes)
+    reached = run_probes(lab, probes)
     retry = [p for p in probes if promised[p] and p not in reached]
-    reached.update(_run(lab, retry))
+    reached.update(run_probes(lab, retry))
     return Matrix(tuple(Verdict(p, promised[p], p in reached, reached.get(p, "")) for p in probes))
 
 
-def _run(lab: Lab, probes: list[Probe]) -> dict[Probe, str]:
+def run_probes(lab: Lab, probes: list[Probe]) -> dict[Probe, str]:
     """Run probes; return those that reached, with the TCP answer."""
     by_source: dict[str, list[Probe]] = {}
     for probe in probes:

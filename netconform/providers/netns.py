@@ -2,14 +2,17 @@
 
 Inside the lab's sandbox: a namespace ``lan`` holding the bridge ``lan``,
 one namespace per host with ``eth0`` on the underlay, and ``ext``, the
-outside world, also on the underlay, serving the whoami page on port 80.
+outside world, also on the underlay, serving the whoami page on port 80
+and answering DNS with NXDOMAIN (the engines' upstream resolver).
 Hosts route by default through ext, which forwards nothing: like a real
 uplink, except that nothing leaves the machine.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 
 from ..nodes import NamespaceNode
 from ..sandbox import Sandbox
@@ -30,8 +33,6 @@ class NetnsProvider:
         tools = [t for t in ("ip", "nsenter", "unshare", "busybox") if shutil.which(t) is None]
         if tools:
             return f"netns provider needs {', '.join(tools)} (apt: iproute2, util-linux, busybox-static)"
-        import os
-
         if os.geteuid() != 0:
             return "netns provider needs root (network namespaces, mounts)"
         return None
@@ -60,6 +61,8 @@ class NetnsProvider:
         (www / "whoami").chmod(0o755)
         sandbox.run(["busybox", "httpd", "-p", "80", "-h", "/run/lab/www-ext"],
                     netns="ext").check("starting ext's web service")
+        sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
+                      sandbox.path("/run/lab/ext-dns.log"))
         nodes = {name: NamespaceNode(name, "ext" if name == "ext" else "host", sandbox, str(address.ip))
                  for name, address in members}
         return nodes

@@ -1,0 +1,94 @@
+"""Names: /etc/hosts entries of links, embedded DNS, shared hostnames."""
+
+from __future__ import annotations
+
+import re
+
+from ..expect import stack
+from ..infra import infra
+from ..lab import Lab
+
+
+def hosts_entries(lab: Lab, container: str) -> dict[str, str]:
+    """Each name in a container's /etc/hosts to its address."""
+    content = infra(lab.containers[container]).file("/etc/hosts").content_string
+    entries = {}
+    for line in content.splitlines():
+        words = line.split("#")[0].split()
+        for name in words[1:]:
+            entries[name] = words[0]
+    return entries
+
+
+def link_entries(lab: Lab) -> list[str]:
+    """Every linked receiver names its source, under the alias, at the source's current address."""
+    problems = []
+    for c in lab.topology.containers:
+        if not c.links:
+            continue
+        entries = hosts_entries(lab, c.name)
+        for link in c.links:
+            source = lab.containers[link.source]
+            source.reload()
+            address = source.addresses.get("bridge")
+            found = entries.get(link.alias)
+            if found is None:
+                problems.append(f"{c.name}: /etc/hosts has no entry for alias {link.alias!r} "
+                                f"of {link.source}")
+            elif found != address:
+                problems.append(f"{c.name}: /etc/hosts maps {link.alias!r} to {found}, but "
+                                f"{link.source} is at {address}")
+    return problems
+
+
+def resolve(lab: Lab, source: str, names: list[str]) -> dict[str, str | None]:
+    """Look names up from a container through its resolver, all at once."""
+    script = "\n".join(f'(echo "{n} $(nslookup {n} 2>/dev/null | grep -A1 "^Name:" | '
+                       f'grep -o "Address:* [0-9.]*" | head -1)") &' for n in names) + "\nwait"
+    out = lab.containers[source].exec(["sh", "-c", script]).stdout
+    found: dict[str, str | None] = {n: None for n in names}
+    for line in out.splitlines():
+        name, _, rest = line.partition(" ")
+        address = re.search(r"[0-9.]+$", rest)
+        if name in found and address:
+            found[name] = address.group(0)
+    return found
+
+
+def embedded_dns(lab: Lab) -> list[str]:
+    """On user-defined networks, names resolve within a network and only there."""
+    problems = []
+    topo = lab.topology
+    members = [c for c in topo.containers if stack(topo, c.name).kind == "container"]
+    for c in members:
+        if c.mode != "network":
+            continue
+        lab.containers[c.name].reload()
+        mine = set(lab.containers[c.name].addresses)
+        others = [o for o in members if o.name != c.name]
+        found = resolve(lab, c.name, [o.name for o in others])
+        for other in others:
+            node = lab.containers[other.name]
+            node.reload()
+            shared = mine & set(node.addresses)
+            if shared:
+                want = node.addresses[sorted(shared)[0]]
+                if found[other.name] != want:
+                    problems.append(f"{c.name}: {other.name} resolved to {found[other.name]}, "
+                                    f"not {want} on {', '.join(sorted(shared))}")
+            elif found[other.name] is not None:
+                problems.append(f"{c.name}: {other.name} resolved to {found[other.name]}, "
+                                "but they share no network")
+    return problems
+
+
+def shared_hostname(lab: Lab) -> list[str]:
+    """A container-mode container answers to its target's hostname."""
+    problems = []
+    for c in lab.topology.containers:
+        if c.mode == "container":
+            mine = lab.containers[c.name].exec(["hostname"]).stdout.strip()
+            theirs = lab.containers[c.container].exec(["hostname"]).stdout.strip()
+            if mine != theirs:
+                problems.append(f"{c.name}: hostname {mine!r}, but {c.container}'s is {theirs!r}")
+    return problems

@@ -1,0 +1,105 @@
+"""NAT: the rules Docker must install, and what ext really sees.
+
+Rules are read through testinfra (``iptables -S``, the same binary and
+backend the engine used) and normalised into option/value pairs, so a rule
+matches whatever order or extra matches the engine wrote it with.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from ..infra import infra
+from ..lab import Lab
+from ..measure import Matrix
+
+
+@dataclass(frozen=True)
+class NatRule:
+    chain: str
+    spec: frozenset[tuple[str, str]]  # ("-o", "!docker0"), ("-j", "MASQUERADE"), ...
+
+    @classmethod
+    def parse(cls, line: str) -> "NatRule | None":
+        words = shlex.split(line)
+        if len(words) < 2 or words[0] != "-A":
+            return None
+        pairs, negate, i = [], False, 2
+        while i < len(words):
+            word = words[i]
+            if word == "!":
+                negate = True
+            elif word.startswith("-") and i + 1 < len(words) and not words[i + 1].startswith("-"):
+                pairs.append((word, ("!" if negate else "") + words[i + 1]))
+                negate, i = False, i + 1
+            i += 1
+        return cls(words[1], frozenset(pairs))
+
+    def covers(self, wanted: "NatRule") -> bool:
+        return self.chain == wanted.chain and wanted.spec <= self.spec
+
+
+def nat_rules(lab: Lab, host: str) -> list[NatRule]:
+    lines = infra(lab.hosts[host]).iptables.rules("nat")
+    return [rule for rule in map(NatRule.parse, lines) if rule is not None]
+
+
+def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
+    """(bridge interface, subnet) of every bridge network on a host."""
+    topo = lab.topology
+    found = [("docker0", str(topo.bridge_subnet(host)))]
+    return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host]
+
+
+def missing_rules(lab: Lab) -> list[str]:
+    """MASQUERADE per container subnet and DNAT per published port, by host."""
+    problems = []
+    addresses = {name: node.addresses for name, node in lab.containers.items()}
+    for host in (h.name for h in lab.topology.hosts):
+        rules = nat_rules(lab, host)
+        for bridge, subnet in bridges(lab, host):
+            wanted = NatRule("POSTROUTING", frozenset(
+                {("-s", subnet), ("-o", f"!{bridge}"), ("-j", "MASQUERADE")}))
+            if not any(rule.covers(wanted) for rule in rules):
+                problems.append(f"{host}: no MASQUERADE for {subnet} leaving other than {bridge} "
+                                "(nat POSTROUTING)")
+        for c in lab.topology.containers_on(host):
+            for pub in c.publish:
+                address = next(iter(addresses[c.name].values()), "?")
+                wanted = NatRule("DOCKER", frozenset(
+                    {("-p", pub.proto), ("--dport", str(pub.host_port)), ("-j", "DNAT"),
+                     ("--to-destination", f"{address}:{pub.container_port}")}))
+                if not any(rule.covers(wanted) for rule in rules):
+                    problems.append(f"{host}: no DNAT of {pub.proto}/{pub.host_port} to {c.name} "
+                                    f"{address}:{pub.container_port} (nat DOCKER)")
+    return problems
+
+
+def masquerade_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
+    """Containers with a stack of their own reach ext from their host's address."""
+    problems = []
+    for c in lab.topology.containers:
+        if c.mode not in ("bridge", "network"):
+            continue
+        host_address = lab.hosts[c.host].address
+        for verdict in matrix.find(c.name, "ext"):
+            if not verdict.reached:
+                problems.append(f"{c.name} -> ext: no answer, so no NAT seen")
+            elif verdict.peer != host_address:
+                problems.append(f"{c.name} -> ext: ext saw {verdict.peer}, not {c.host}'s "
+                                f"{host_address}")
+    return problems
+
+
+def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
+    """ext reaching HOST:PORT is answered by the container that published it."""
+    problems = []
+    for c in lab.topology.containers:
+        for pub in c.publish:
+            answers = [v for v in matrix.find("ext", c.host) if v.probe.port == pub.host_port]
+            for verdict in answers:
+                if verdict.served_by != c.name:
+                    got = f"answered by {verdict.served_by}" if verdict.reached else "no answer"
+                    problems.append(f"ext -> {c.host}:{pub.host_port}: {got}, not by {c.name}")
+    return problems

@@ -1,0 +1,137 @@
+"""The pytest plugin: options, lab parametrisation and the ``lab`` fixture.
+
+Registered through the ``pytest11`` entry point, so ``pytest --topology=X``
+works from anywhere once netconform is installed.  Topologies are loaded
+and validated at configure time: a bad file or option is a usage error
+(exit 4) that names the file, the key and what is allowed, before anything
+is built.  Every test that takes ``lab`` is parametrised over the chosen
+topologies (``indirect=True``): one lab per topology, built once, shared by
+its tests, torn down before the next one is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from . import registry
+from .lab import Lab
+from .schemes import SCHEMES
+from .topology import Topology, TopologyError, available, load, resolve
+from .topology.load import BUILTIN_DIR
+
+DEFAULT_TOPOLOGY = "all"
+_SPECS = pytest.StashKey[list["LabSpec"]]()
+_KEPT = pytest.StashKey[list[Lab]]()
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """What one lab parameter stands for."""
+
+    topology: Topology
+    provider: str
+    runtime: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.topology.name}@{self.provider}-{self.runtime}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("netconform", "netconform: container networking labs")
+    group.addoption("--topology", default=DEFAULT_TOPOLOGY, metavar="NAME[,NAME...]|all|PATH",
+                    help="topologies to build and check: names from topologies/, paths to .yaml "
+                         f"files, or 'all' (default: {DEFAULT_TOPOLOGY})")
+    group.addoption("--provider", default="netns", choices=sorted(registry.PROVIDERS),
+                    help="where hosts come from (default: netns, namespaces on this machine)")
+    group.addoption("--runtime", default="docker", choices=sorted(registry.RUNTIMES),
+                    help="how containers are made on a host (default: docker, a real engine per host)")
+    group.addoption("--keep-lab", action="store_true",
+                    help="leave each lab up after the run and print how to enter and remove it")
+    group.addoption("--list-topologies", action="store_true",
+                    help="list the shipped topologies with their descriptions and exit")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires(feature): run only on labs whose topology has "
+                                       "this feature: a mode name, 'publish', 'link' or 'networks'")
+    config.stash[_KEPT] = []
+    if config.option.list_topologies:
+        return
+    specs = []
+    try:
+        for path in resolve(config.option.topology):
+            topo = load(path, tuple(SCHEMES))
+            specs.append(LabSpec(topo, config.option.provider, config.option.runtime))
+    except TopologyError as err:
+        raise pytest.UsageError(str(err)) from None
+    config.stash[_SPECS] = specs
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.option.list_topologies:
+        return None
+    names = available()
+    width = max(map(len, names), default=0)
+    for name in names:
+        topo = load(BUILTIN_DIR / f"{name}.yaml", tuple(SCHEMES))
+        print(f"{name.ljust(width)}  {topo.description}")
+    return 0
+
+
+def features(topo: Topology) -> set[str]:
+    """What a topology exercises, for ``@pytest.mark.requires``."""
+    found = {c.mode for c in topo.containers}
+    if any(c.publish for c in topo.containers):
+        found.add("publish")
+    if any(c.links for c in topo.containers):
+        found.add("link")
+    if topo.networks:
+        found.add("networks")
+    return found
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "lab" not in metafunc.fixturenames:
+        return
+    needed = {m.args[0] for m in metafunc.definition.iter_markers("requires")}
+    specs = [s for s in metafunc.config.stash[_SPECS] if needed <= features(s.topology)]
+    # One xdist group per lab: with --dist loadgroup each lab is built on one worker only.
+    params = [pytest.param(s, id=s.id, marks=pytest.mark.xdist_group(s.id)) for s in specs]
+    metafunc.parametrize("lab", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest):
+    """A live lab for the topology this test is parametrised with."""
+    spec: LabSpec = request.param
+    built = Lab(spec.topology, spec.provider, spec.runtime)
+    reason = built.missing()
+    if reason:
+        pytest.skip(reason)
+    with built:
+        yield built
+        if request.config.option.keep_lab:
+            built.keep()
+            request.config.stash[_KEPT].append(built)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    for kept in config.stash.get(_KEPT, []):
+        terminalreporter.write_sep("-", f"lab {kept.id} kept (run {kept.run_id})")
+        for line in keep_instructions(kept):
+            terminalreporter.write_line(line)
+
+
+def keep_instructions(kept: Lab) -> list[str]:
+    pid = kept.sandbox.pid
+    enter = f"nsenter --mount=/proc/{pid}/ns/mnt --pid=/proc/{pid}/ns/pid"
+    lines = [f"  enter {name:<8} {enter} --net=/proc/{pid}/root/run/netns/{name} -- sh"
+             for name in kept.hosts]
+    for name, node in kept.containers.items():
+        socket = f"/proc/{pid}/root/run/lab/docker/{node.host}/docker.sock"
+        lines.append(f"  enter {name:<8} docker -H unix://{socket} exec -it {name} sh")
+    lines.append(f"  remove        kill {pid}")
+    return lines

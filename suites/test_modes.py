@@ -1,0 +1,85 @@
+"""What each Docker network mode gives a container's stack, beyond reachability."""
+
+from dataclasses import replace
+
+import docker
+import pytest
+
+from netconform.checks import nat, stacks
+from netconform.expect import Probe
+from netconform.measure import run_probes
+
+
+@pytest.mark.requires("bridge")
+def test_bridge_addressing(lab):
+    """Bridged containers live in their network's subnet, its bridge as gateway."""
+    problems = stacks.bridge_addressing(lab)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.requires("host")
+def test_host_mode_shares_host_stack(lab):
+    problems = stacks.host_mode_shares_stack(lab)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.requires("host")
+def test_host_mode_competes_for_ports(lab):
+    problems = stacks.host_mode_port_competition(lab)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.requires("none")
+def test_none_has_only_lo(lab):
+    problems = stacks.none_has_only_lo(lab)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.requires("none")
+def test_none_wired_by_hand_becomes_reachable(lab):
+    """The flexibility mode none promises: wire it yourself and it is on the network."""
+    spec = next(c for c in lab.topology.containers if c.mode == "none")
+    with stacks.wired_by_hand(lab, spec.name) as address:
+        probes = [Probe(spec.host, spec.name, address, "icmp"),
+                  *(Probe(spec.host, spec.name, address, "tcp", p) for p in spec.ports)]
+        reached = run_probes(lab, probes)
+        missing = [str(p) for p in probes if p not in reached]
+        assert not missing, "wired by hand but unreachable: " + ", ".join(missing)
+
+
+@pytest.mark.requires("container")
+def test_container_mode_shares_network_only(lab):
+    problems = stacks.container_mode_shares_net_only(lab)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.requires("networks")
+def test_network_connect_joins_networks(lab):
+    """``docker network connect`` puts a container on a second network, and only then it reaches it."""
+    topo = lab.topology
+    first, second = topo.networks[0], topo.networks[1]
+    mover = next(c for c in topo.containers if c.network == first.name)
+    peer = next(c for c in topo.containers if c.network == second.name)
+    address = lab.containers[peer.name].addresses[second.name]
+    probe = Probe(mover.name, peer.name, address, "icmp")
+    assert probe not in run_probes(lab, [probe]), "reached before connecting; isolation is broken"
+    network = lab.engine(mover.host).networks.get(second.name)
+    network.connect(mover.name)
+    try:
+        assert probe in run_probes(lab, [probe]), f"{mover.name} connected to {second.name} " \
+                                                  f"but cannot reach {peer.name} at {address}"
+    finally:
+        network.disconnect(mover.name)
+    assert probe not in run_probes(lab, [probe]), "still reached after disconnecting"
+
+
+@pytest.mark.requires("publish")
+def test_publishing_a_taken_port_fails_cleanly(lab):
+    """Docker refuses a host port already published, and leaves nothing half-made."""
+    spec = next(c for c in lab.topology.containers if c.publish)
+    rules_before = nat.nat_rules(lab, spec.host)
+    with pytest.raises(docker.errors.APIError, match="already allocated"):
+        lab.runtime.run_container(spec.host, replace(spec, links=()), name=f"{spec.name}-again")
+    engine = lab.engine(spec.host)
+    assert not engine.containers.list(all=True, filters={"name": f"{spec.name}-again"})
+    assert nat.nat_rules(lab, spec.host) == rules_before

@@ -61,10 +61,13 @@ class Matrix:
 def addresses(lab: Lab) -> dict[str, str]:
     """Live addresses: underlay for ext and hosts, the engine's word for containers."""
     found = {name: node.address for name, node in lab.hosts.items()}
-    for name, node in lab.containers.items():
+    for c in lab.topology.containers:
+        node = lab.containers[c.name]
         node.reload()
-        if node.addresses:
-            found[name] = next(iter(node.addresses.values()))
+        # The address on the network the topology puts it on, even if connected to more.
+        address = node.addresses.get(c.network or c.mode)
+        if address:
+            found[c.name] = address
     return found
 
 

@@ -56,26 +56,25 @@ def resolve(lab: Lab, source: str, names: list[str]) -> dict[str, str | None]:
 
 
 def embedded_dns(lab: Lab) -> list[str]:
-    """On user-defined networks, names resolve within a network and only there."""
+    """On user-defined networks, names resolve within a network and only there.
+
+    Who shares a network comes from the topology, so a container that was
+    disconnected or renamed shows up as a name that no longer resolves.
+    """
     problems = []
     topo = lab.topology
     members = [c for c in topo.containers if stack(topo, c.name).kind == "container"]
-    for c in members:
-        if c.mode != "network":
-            continue
-        lab.containers[c.name].reload()
-        mine = set(lab.containers[c.name].addresses)
+    for c in (m for m in members if m.mode == "network"):
         others = [o for o in members if o.name != c.name]
         found = resolve(lab, c.name, [o.name for o in others])
         for other in others:
-            node = lab.containers[other.name]
-            node.reload()
-            shared = mine & set(node.addresses)
-            if shared:
-                want = node.addresses[sorted(shared)[0]]
-                if found[other.name] != want:
+            if other.network == c.network:
+                node = lab.containers[other.name]
+                node.reload()
+                want = node.addresses.get(c.network)
+                if found[other.name] is None or found[other.name] != want:
                     problems.append(f"{c.name}: {other.name} resolved to {found[other.name]}, "
-                                    f"not {want} on {', '.join(sorted(shared))}")
+                                    f"not {want} on {c.network}")
             elif found[other.name] is not None:
                 problems.append(f"{c.name}: {other.name} resolved to {found[other.name]}, "
                                 "but they share no network")

@@ -109,10 +109,12 @@ def bridge_addressing(lab: Lab) -> list[str]:
         mine = [a for a in addresses if not a.startswith("127.")]
         if len(mine) != 1 or ipaddress.IPv4Interface(mine[0]).network != subnet:
             problems.append(f"{c.name}: addresses {mine}, want one in {subnet}")
-        route = node.exec(["busybox", "ip", "route", "show", "default"]).stdout.split()
+        routes = node.exec(["busybox", "ip", "route"]).stdout.splitlines()
+        default = next((r.split() for r in routes if r.startswith("default ")), [])
         gateway = str(subnet[1])
-        if route[1:3] != ["via", gateway]:
-            problems.append(f"{c.name}: default route {' '.join(route) or 'missing'}, want via {gateway}")
+        if default[1:3] != ["via", gateway]:
+            problems.append(f"{c.name}: default route {' '.join(default) or 'missing'}, "
+                            f"want via {gateway}")
     return problems
 
 

@@ -1,0 +1,43 @@
+"""``netconform``: small helpers beside the pytest plugin.
+
+    netconform topologies        list shipped topologies and their descriptions
+    netconform check FILE...     validate topology files, report every problem
+    netconform schema            print the JSON Schema of topology files
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .schemes import SCHEMES
+from .topology import TopologyError, available, load
+from .topology.load import BUILTIN_DIR
+from .topology.schema import schema_text
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "help"
+    if command == "schema":
+        sys.stdout.write(schema_text())
+    elif command == "topologies":
+        for name in available():
+            print(f"{name:<14} {load(BUILTIN_DIR / f'{name}.yaml', tuple(SCHEMES)).description}")
+    elif command == "check" and len(args) > 1:
+        failed = 0
+        for path in args[1:]:
+            try:
+                load(path, tuple(SCHEMES))
+                print(f"{path}: ok")
+            except TopologyError as err:
+                print(err, file=sys.stderr)
+                failed = 1
+        return failed
+    else:
+        print(__doc__.strip(), file=sys.stderr if command != "help" else sys.stdout)
+        return 0 if command == "help" else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

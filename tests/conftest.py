@@ -1,0 +1,45 @@
+"""Helpers for the project's own tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netconform.lab import Lab
+from netconform.schemes import SCHEMES
+from netconform.topology import load, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def topology(name: str):
+    return load(resolve(name)[0], tuple(SCHEMES))
+
+
+@pytest.fixture
+def live_lab(request):
+    """A fresh lab per test, for tests that break it: ``live_lab("bridge")``."""
+    labs = []
+
+    def build(name: str) -> Lab:
+        lab = Lab(topology(name))
+        reason = lab.missing()
+        if reason:
+            pytest.skip(reason)
+        labs.append(lab)
+        return lab.__enter__()
+
+    yield build
+    for lab in labs:
+        lab.down()
+
+
+def run_pytest(*args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """The product as a user runs it: pytest in a child process."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})

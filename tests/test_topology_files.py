@@ -1,0 +1,57 @@
+"""Topology files: the malformed corpus, the shipped files, the published schema."""
+
+from pathlib import Path
+
+import pytest
+
+from netconform.schemes import SCHEMES
+from netconform.topology import TopologyError, available, load
+from netconform.topology.load import BUILTIN_DIR
+from netconform.topology.schema import schema, schema_text
+
+MALFORMED = sorted((Path(__file__).parent / "malformed").glob("*.yaml"))
+
+
+def test_corpus_is_large_enough():
+    assert len(MALFORMED) >= 15
+
+
+@pytest.mark.parametrize("path", MALFORMED, ids=[p.stem for p in MALFORMED])
+def test_malformed_file_gives_its_message(path):
+    """Each file's first line says the message it must give; file and key come first."""
+    wanted = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    with pytest.raises(TopologyError) as caught:
+        load(path, tuple(SCHEMES))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert wanted in message
+
+
+@pytest.mark.parametrize("name", available())
+def test_shipped_topology_loads(name):
+    topo = load(BUILTIN_DIR / f"{name}.yaml", tuple(SCHEMES))
+    assert topo.name == name, "a topology's name must match its file name"
+
+
+def test_published_schema_matches_model():
+    published = (BUILTIN_DIR / "schema.json").read_text()
+    assert published == schema_text(), "regenerate: netconform schema > topologies/schema.json"
+
+
+def test_schema_closes_every_object():
+    """Unknown keys are errors for editors too, at every level."""
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                assert node["additionalProperties"] is False
+            for value in node.values():
+                walk(value)
+    walk(schema())
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    bad = tmp_path / "two.yaml"
+    bad.write_text("name: t\ndescription: d\nhosts: {h1: {icc: maybe}}\ncontainers: {c1: {mode: x}}\n")
+    with pytest.raises(TopologyError) as caught:
+        load(bad, tuple(SCHEMES))
+    assert len(caught.value.problems) == 3  # icc type, mode value, missing host

@@ -57,6 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(feature): run only on labs whose topology has "
                                        "this feature: a mode name, 'publish', 'link' or 'networks'")
+    config.addinivalue_line("markers", "mutates: the test changes its lab; it runs after the tests "
+                                       "that only observe the same lab")
     config.stash[_KEPT] = []
     if config.option.list_topologies:
         return
@@ -104,6 +106,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         reason = f"no chosen topology has {' and '.join(sorted(needed))}"
         params = [pytest.param(None, id="no-lab", marks=pytest.mark.skip(reason=reason))]
     metafunc.parametrize("lab", params, indirect=True, scope="session")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Within each lab's run of tests, those that change the lab go last.
+
+    Runs after pytest has grouped items by their session-scoped lab, and
+    keeps that grouping: a lab is still built once.
+    """
+    def lab_of(item: pytest.Item) -> str:
+        spec = getattr(getattr(item, "callspec", None), "params", {}).get("lab")
+        return spec.id if isinstance(spec, LabSpec) else ""
+
+    order = {key: i for i, key in enumerate(dict.fromkeys(map(lab_of, items)))}
+    items.sort(key=lambda item: (order[lab_of(item)], item.get_closest_marker("mutates") is not None))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ def test_host_mode_shares_host_stack(lab):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.mutates
 @pytest.mark.requires("host")
 def test_host_mode_competes_for_ports(lab):
     problems = stacks.host_mode_port_competition(lab)
@@ -35,6 +36,7 @@ def test_none_has_only_lo(lab):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.mutates
 @pytest.mark.requires("none")
 def test_none_wired_by_hand_becomes_reachable(lab):
     """The flexibility mode none promises: wire it yourself and it is on the network."""
@@ -53,6 +55,7 @@ def test_container_mode_shares_network_only(lab):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.mutates
 @pytest.mark.requires("networks")
 def test_network_connect_joins_networks(lab):
     """``docker network connect`` puts a container on a second network, and only then it reaches it."""
@@ -73,6 +76,7 @@ def test_network_connect_joins_networks(lab):
     assert probe not in run_probes(lab, [probe]), "still reached after disconnecting"
 
 
+@pytest.mark.mutates
 @pytest.mark.requires("publish")
 def test_publishing_a_taken_port_fails_cleanly(lab):
     """Docker refuses a host port already published, and leaves nothing half-made."""

@@ -3,6 +3,8 @@
 import pytest
 
 from netconform.checks import names
+from netconform.expect import Probe
+from netconform.measure import run_probes
 from netconform.topology import Container
 
 
@@ -12,9 +14,16 @@ def test_link_alias_in_hosts(lab):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.mutates
 @pytest.mark.requires("link")
 def test_link_follows_source_restart(lab):
-    """After the source restarts with a new address, the receiver's entry follows it."""
+    """After the source restarts with a new address, the receiver's entry follows it.
+
+    With --icc=false the link's ACCEPT rules should follow too; where they
+    stay on the old address (Docker 20.10 does), the test reports it as an
+    expected failure with what was measured, since that is the engine's
+    behaviour, not the lab's.
+    """
     topo = lab.topology
     link = next(link for c in topo.containers for link in c.links)
     source = lab.containers[link.source]
@@ -29,8 +38,22 @@ def test_link_follows_source_restart(lab):
         assert source.addresses["bridge"] != before, "the source kept its address; test is void"
         problems = names.link_entries(lab)
         assert not problems, "\n".join(problems)
+        if not topo.host(source.host).icc:
+            _check_link_rules_followed(lab, link, source, filler, before)
     finally:
         filler.container.remove(force=True)
+
+
+def _check_link_rules_followed(lab, link, source, filler, old_address):
+    receiver = next(c for c in lab.topology.containers if link in c.links)
+    port = lab.topology.container(link.source).ports[0]
+    new = Probe(receiver.name, link.source, source.addresses["bridge"], "tcp", port)
+    stale = Probe(receiver.name, filler.name, old_address, "tcp", port)
+    reached = run_probes(lab, [new, stale])
+    if new not in reached or stale in reached:
+        pytest.xfail(f"engine keeps --icc=false link rules on the old address: {new} "
+                     f"{'reached' if new in reached else 'blocked'}, {stale} "
+                     f"{'reached' if stale in reached else 'blocked'}")
 
 
 @pytest.mark.requires("networks")

@@ -1,0 +1,122 @@
+"""The product as users run it: whole runs, bad input, kill -9, --keep-lab, xdist.
+
+Each test runs pytest in a child process, as a user would, and checks the
+root namespace before and after with ``rootns.take()``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from . import rootns
+from .conftest import REPO, run_pytest
+
+pytestmark = pytest.mark.lab
+
+
+def test_full_run_leaves_root_namespace_untouched():
+    before = rootns.take()
+    result = run_pytest("--topology=all", "suites")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)
+    assert before.diff(rootns.take()) == {}
+
+
+def test_bad_topology_is_a_usage_error_and_builds_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ndescription: d\nhosts: {h1: {}}\ncontainers: {c1: {host: h2}}\n")
+    before = rootns.take()
+    result = run_pytest(f"--topology={bad}", "suites")
+    assert result.returncode == 4
+    assert f"ERROR: {bad}: containers.c1.host: host 'h2' does not exist; allowed: h1" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert before.diff(rootns.take()) == {}
+
+
+def test_unknown_option_values_are_usage_errors():
+    for option, allowed in (("--topology=nope", "allowed: bridge, container, host"),
+                            ("--provider=vm", "choose from")):
+        result = run_pytest(option, "suites")
+        assert result.returncode == 4 and allowed in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_list_topologies_names_every_file():
+    result = run_pytest("--list-topologies")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert names == sorted(p.stem for p in (REPO / "topologies").glob("*.yaml"))
+
+
+def _sandbox_pid(pytest_pid: int, timeout: float = 60) -> int:
+    """PID 1 of the lab a pytest process builds, once its engine answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for unshare in _children(pytest_pid):
+            for pid in _children(unshare):
+                if Path(f"/proc/{pid}/root/run/lab/docker/h1/docker.sock").exists():
+                    return pid
+        time.sleep(0.05)
+    raise AssertionError("no lab came up")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _wait_gone(pid: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), f"PID {pid} still running"
+
+
+def test_kill_9_leaves_nothing_behind():
+    before = rootns.take()
+    child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                              "--topology=user-defined", "suites"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = _sandbox_pid(child.pid)
+    time.sleep(1.0)  # mid-setup: engines up, containers being made
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    _wait_gone(sandbox)
+    assert before.diff(rootns.take()) == {}
+
+
+def test_keep_lab_prints_working_commands_and_removal():
+    before = rootns.take()
+    result = run_pytest("--topology=bridge", "--keep-lab", "suites/test_reachability.py")
+    assert result.returncode == 0, result.stdout[-2000:]
+    enter_h1 = re.search(r"enter h1\s+(.*)", result.stdout).group(1)
+    enter_c1 = re.search(r"enter c1\s+(.*)", result.stdout).group(1)
+    pid = int(re.search(r"remove\s+kill (\d+)", result.stdout).group(1))
+    try:
+        ran = subprocess.run(enter_h1.removesuffix(" sh").split() + ["ip", "-o", "-4", "addr"],
+                             capture_output=True, text=True)
+        assert "198.18.0.1/24" in ran.stdout
+        ran = subprocess.run(enter_c1.replace(" -it ", " ").removesuffix(" sh").split() + ["hostname"],
+                             capture_output=True, text=True)
+        assert ran.stdout.strip() == "c1", ran.stderr
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    _wait_gone(pid)
+    assert before.diff(rootns.take()) == {}
+
+
+def test_xdist_runs_labs_side_by_side():
+    before = rootns.take()
+    result = run_pytest("-n", "2", "--dist", "loadgroup", "--topology=bridge,link", "suites")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert before.diff(rootns.take()) == {}

@@ -12,11 +12,13 @@ its tests, torn down before the next one is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from . import registry
 from .lab import Lab
+from .report import Report
 from .schemes import SCHEMES
 from .topology import Topology, TopologyError, available, load, resolve
 from .topology.load import BUILTIN_DIR
@@ -24,6 +26,7 @@ from .topology.load import BUILTIN_DIR
 DEFAULT_TOPOLOGY = "all"
 _SPECS = pytest.StashKey[list["LabSpec"]]()
 _KEPT = pytest.StashKey[list[Lab]]()
+REPORT = pytest.StashKey["Report | None"]()
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave each lab up after the run and print how to enter and remove it")
     group.addoption("--list-topologies", action="store_true",
                     help="list the shipped topologies with their descriptions and exit")
+    group.addoption("--report-dir", default=None, metavar="DIR",
+                    help="write conformance.json and conformance.md (checks and matrices per lab) to DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,6 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mutates: the test changes its lab; it runs after the tests "
                                        "that only observe the same lab")
     config.stash[_KEPT] = []
+    report_dir = config.option.report_dir
+    config.stash[REPORT] = Report(Path(report_dir)) if report_dir else None
+    # Under xdist the controller sees every check's outcome and writes the report.
+    if report_dir and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ReportHooks(config.stash[REPORT]), "netconform-report")
     if config.option.list_topologies:
         return
     specs = []
@@ -132,10 +142,47 @@ def lab(request: pytest.FixtureRequest):
     if reason:
         pytest.skip(reason)
     with built:
+        report = request.config.stash[REPORT]
+        if report is not None:
+            report.record_lab(built)
         yield built
         if request.config.option.keep_lab:
             built.keep()
             request.config.stash[_KEPT].append(built)
+
+
+class ReportHooks:
+    """Feeds test outcomes into the report and writes it when the session ends."""
+
+    def __init__(self, report: Report):
+        self.report = report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        lab_id = report.nodeid.partition("[")[2].rstrip("]")
+        if not lab_id or (report.when != "call" and report.passed):
+            return
+        check = report.nodeid.split("::")[-1].partition("[")[0]
+        self.report.record_check(lab_id, check, _outcome(report), _message(report))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.report.labs:
+            for path in self.report.write():
+                terminalreporter.write_line(f"report: {path}")
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    return "xfailed" if hasattr(report, "wasxfail") else report.outcome
+
+
+def _message(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return report.wasxfail
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return report.longrepr[2]
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        return crash.message if crash else str(report.longrepr)
+    return ""
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

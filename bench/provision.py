@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Time to bring each topology's lab up and down, and where the time goes.
+
+    python bench/provision.py [--repeat N] [TOPOLOGY ...]     (default: all, N=3)
+
+Prints, per topology, the median over N builds of: total up, the share of
+it spent starting dockerd, importing the image and starting containers,
+and the time to tear down.  Figures are for comparing topologies (and
+commits) measured in the same run on the same machine; the target is a
+2-host lab with 4 containers (xhost-portmap) up in under 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from netconform.lab import Lab
+from netconform.schemes import SCHEMES
+from netconform.topology import available, load, resolve
+
+TARGET_TOPOLOGY, TARGET_SECONDS = "xhost-portmap", 3.0
+
+
+def build_once(name: str) -> dict[str, float]:
+    lab = Lab(load(resolve(name)[0], tuple(SCHEMES)))
+    start = time.monotonic()
+    with lab:
+        up = time.monotonic() - start
+    runtime = lab.runtime.timings
+    return {"up": up, "dockerd": runtime.engines, "image": runtime.image,
+            "containers": runtime.containers, "down": lab.phases.down}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("topologies", nargs="*", default=available())
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    header = f"{'topology':<14} {'hosts':>5} {'ctrs':>4} {'up s':>6} {'dockerd':>8} {'image':>6} " \
+             f"{'ctrs s':>7} {'down s':>7}"
+    print(header)
+    print("-" * len(header))
+    verdict = 0
+    for name in args.topologies:
+        topo = load(resolve(name)[0], tuple(SCHEMES))
+        runs = [build_once(name) for _ in range(args.repeat)]
+        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        share = {key: 100 * med[key] / med["up"] for key in ("dockerd", "image", "containers")}
+        print(f"{name:<14} {len(topo.hosts):>5} {len(topo.containers):>4} {med['up']:>6.2f} "
+              f"{share['dockerd']:>7.0f}% {share['image']:>5.0f}% {share['containers']:>6.0f}% "
+              f"{med['down']:>7.2f}")
+        if name == TARGET_TOPOLOGY:
+            ok = med["up"] < TARGET_SECONDS
+            verdict = verdict or (0 if ok else 1)
+            print(f"  target: {TARGET_TOPOLOGY} up in under {TARGET_SECONDS:.0f} s: "
+                  f"{'met' if ok else 'MISSED'} ({med['up']:.2f} s, median of {args.repeat})")
+    print(f"\nmedian of {args.repeat} builds each; dockerd/image/containers are shares of 'up' "
+          "(they overlap across hosts, which start in parallel)")
+    return verdict
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The run's conformance report: reports/conformance.{json,md}.
+
+Per lab: each check's outcome and message, the time to build the lab, and
+the measured reachability matrix as a grid (rows reach out, columns are
+reached; ``icmp+``/``80-`` say reached or blocked, ``!`` marks a verdict
+that differs from the promise).  Written at the end of the session when
+``--report-dir`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from .lab import Lab
+from .measure import Matrix
+
+
+class Report:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.labs: dict[str, dict] = {}
+
+    def _lab(self, lab_id: str) -> dict:
+        return self.labs.setdefault(lab_id, {"checks": {}, "matrix": []})
+
+    def record_lab(self, lab: Lab) -> None:
+        entry = self._lab(lab.id)
+        entry.update(topology=lab.topology.name, description=lab.topology.description,
+                     scheme=lab.topology.scheme, provider=lab.provider_name,
+                     runtime=lab.runtime_name, build_seconds=asdict(lab.phases))
+
+    def record_matrix(self, lab: Lab, matrix: Matrix) -> None:
+        self._lab(lab.id)["matrix"] = [
+            {**asdict(v.probe), "promised": v.expected, "reached": v.reached, "answer": v.answer}
+            for v in matrix.verdicts]
+
+    def record_check(self, lab_id: str, check: str, outcome: str, message: str) -> None:
+        self._lab(lab_id)["checks"][check] = {"outcome": outcome, "message": message}
+
+    def write(self) -> list[Path]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        as_json = self.directory / "conformance.json"
+        as_json.write_text(json.dumps({"labs": self.labs}, indent=2) + "\n")
+        as_md = self.directory / "conformance.md"
+        as_md.write_text(self.markdown())
+        return [as_json, as_md]
+
+    def markdown(self) -> str:
+        out = ["# Conformance report", ""]
+        for lab_id, entry in self.labs.items():
+            outcomes = [c["outcome"] for c in entry["checks"].values()]
+            summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
+            out += [f"## {lab_id}", "", entry.get("description", ""), "", f"Checks: {summary}", "",
+                    "| check | outcome | detail |", "|---|---|---|"]
+            for check, result in entry["checks"].items():
+                detail = result["message"].strip().splitlines()[0][:160] if result["message"] else ""
+                out.append(f"| {check} | {result['outcome']} | {detail.replace('|', '/')} |")
+            out += ["", *_grid(entry["matrix"]), ""]
+        return "\n".join(out)
+
+
+def _grid(matrix: list[dict]) -> list[str]:
+    if not matrix:
+        return []
+    sources = list(dict.fromkeys(v["source"] for v in matrix))
+    targets = list(dict.fromkeys(v["target"] for v in matrix))
+    cells: dict[tuple[str, str], list[str]] = {}
+    for v in matrix:
+        mark = ("icmp" if v["proto"] == "icmp" else str(v["port"])) + ("+" if v["reached"] else "-")
+        if v["reached"] != v["promised"]:
+            mark += "!"
+        cells.setdefault((v["source"], v["target"]), []).append(mark)
+    rows = ["Reachability (row reaches column; + reached, - blocked, ! differs from the promise):", "",
+            "| from \\ to | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+    for source in sources:
+        rows.append(f"| {source} | " + " | ".join(" ".join(cells.get((source, t), ["·"]))
+                                                  for t in targets) + " |")
+    return rows

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install what netconform needs on Debian (as root): system packages and a
+# virtualenv in .venv with netconform installed in editable mode.
+set -euo pipefail
+cd "$(dirname "$0")"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    docker.io iptables iperf3 busybox-static iproute2 util-linux procps \
+    python3 python3-venv >/dev/null
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q -e .
+echo "netconform is set up: .venv/bin/pytest --list-topologies"

@@ -55,3 +55,13 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(TopologyError) as caught:
         load(bad, tuple(SCHEMES))
     assert len(caught.value.problems) == 3  # icc type, mode value, missing host
+
+
+def test_readme_example_is_valid(tmp_path):
+    """The format example in the README loads as it stands."""
+    readme = (BUILTIN_DIR.parent / "README.md").read_text()
+    example = readme.split("## Topology files")[1].split("```yaml\n")[1].split("```")[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    topo = load(path, tuple(SCHEMES))
+    assert {c.mode for c in topo.containers} == {"bridge", "network", "container"}

@@ -5,7 +5,7 @@ from dataclasses import replace
 import docker
 import pytest
 
-from netconform.checks import nat, stacks
+from netconform.checks import assert_none, nat, stacks
 from netconform.expect import Probe
 from netconform.measure import run_probes
 
@@ -13,27 +13,23 @@ from netconform.measure import run_probes
 @pytest.mark.requires("bridge")
 def test_bridge_addressing(lab):
     """Bridged containers live in their network's subnet, its bridge as gateway."""
-    problems = stacks.bridge_addressing(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(stacks.bridge_addressing(lab))
 
 
 @pytest.mark.requires("host")
 def test_host_mode_shares_host_stack(lab):
-    problems = stacks.host_mode_shares_stack(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(stacks.host_mode_shares_stack(lab))
 
 
 @pytest.mark.mutates
 @pytest.mark.requires("host")
 def test_host_mode_competes_for_ports(lab):
-    problems = stacks.host_mode_port_competition(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(stacks.host_mode_port_competition(lab))
 
 
 @pytest.mark.requires("none")
 def test_none_has_only_lo(lab):
-    problems = stacks.none_has_only_lo(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(stacks.none_has_only_lo(lab))
 
 
 @pytest.mark.mutates
@@ -51,8 +47,7 @@ def test_none_wired_by_hand_becomes_reachable(lab):
 
 @pytest.mark.requires("container")
 def test_container_mode_shares_network_only(lab):
-    problems = stacks.container_mode_shares_net_only(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(stacks.container_mode_shares_net_only(lab))
 
 
 @pytest.mark.mutates

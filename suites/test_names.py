@@ -2,7 +2,7 @@
 
 import pytest
 
-from netconform.checks import names
+from netconform.checks import assert_none, names
 from netconform.expect import Probe
 from netconform.measure import run_probes
 from netconform.topology import Container
@@ -10,8 +10,7 @@ from netconform.topology import Container
 
 @pytest.mark.requires("link")
 def test_link_alias_in_hosts(lab):
-    problems = names.link_entries(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(names.link_entries(lab))
 
 
 @pytest.mark.mutates
@@ -36,8 +35,7 @@ def test_link_follows_source_restart(lab):
         source.container.start()
         source.reload()
         assert source.addresses["bridge"] != before, "the source kept its address; test is void"
-        problems = names.link_entries(lab)
-        assert not problems, "\n".join(problems)
+        assert_none(names.link_entries(lab))
         if not topo.host(source.host).icc:
             _check_link_rules_followed(lab, link, source, filler, before)
     finally:
@@ -59,11 +57,9 @@ def _check_link_rules_followed(lab, link, source, filler, old_address):
 @pytest.mark.requires("networks")
 def test_embedded_dns(lab):
     """Names resolve inside a user-defined network and nowhere else."""
-    problems = names.embedded_dns(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(names.embedded_dns(lab))
 
 
 @pytest.mark.requires("container")
 def test_container_mode_shares_hostname(lab):
-    problems = names.shared_hostname(lab)
-    assert not problems, "\n".join(problems)
+    assert_none(names.shared_hostname(lab))

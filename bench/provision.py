@@ -18,14 +18,13 @@ import sys
 import time
 
 from netconform.lab import Lab
-from netconform.schemes import SCHEMES
 from netconform.topology import available, load, resolve
 
 TARGET_TOPOLOGY, TARGET_SECONDS = "xhost-portmap", 3.0
 
 
 def build_once(name: str) -> dict[str, float]:
-    lab = Lab(load(resolve(name)[0], tuple(SCHEMES)))
+    lab = Lab(load(resolve(name)[0]))
     start = time.monotonic()
     with lab:
         up = time.monotonic() - start
@@ -45,7 +44,7 @@ def main() -> int:
     print("-" * len(header))
     verdict = 0
     for name in args.topologies:
-        topo = load(resolve(name)[0], tuple(SCHEMES))
+        topo = load(resolve(name)[0])
         runs = [build_once(name) for _ in range(args.repeat)]
         med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         share = {key: 100 * med[key] / med["up"] for key in ("dockerd", "image", "containers")}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-from .schemes import SCHEMES
 from .topology import TopologyError, available, load
 from .topology.load import BUILTIN_DIR
 from .topology.schema import schema_text
@@ -22,12 +21,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(schema_text())
     elif command == "topologies":
         for name in available():
-            print(f"{name:<14} {load(BUILTIN_DIR / f'{name}.yaml', tuple(SCHEMES)).description}")
+            print(f"{name:<14} {load(BUILTIN_DIR / f'{name}.yaml').description}")
     elif command == "check" and len(args) > 1:
         failed = 0
         for path in args[1:]:
             try:
-                load(path, tuple(SCHEMES))
+                load(path)
                 print(f"{path}: ok")
             except TopologyError as err:
                 print(err, file=sys.stderr)

@@ -60,7 +60,15 @@ def stack(topo: Topology, name: str) -> Stack:
         return stack(topo, c.container)
     if c.mode == "none":
         return Stack("none", name, c.host)
-    return Stack("container", name, c.host, c.network or "bridge")
+    return Stack("container", name, c.host, network_of(topo, name))
+
+
+def network_of(topo: Topology, name: str) -> str | None:
+    """The Docker network a container is on: its user network, or the scheme's."""
+    c = topo.container(name)
+    if c.mode == "network":
+        return c.network
+    return SCHEMES[topo.scheme].network if c.mode == "bridge" else None
 
 
 def open_ports(topo: Topology, host: str) -> set[int]:
@@ -78,20 +86,28 @@ def closed_ports(topo: Topology, host: str) -> set[int]:
 
 def promise(topo: Topology, source: str, target: str, proto: str, port: int | None) -> bool:
     """Must ``source`` reach ``target`` with this probe, by the modes and scheme alone?"""
+    scheme = SCHEMES[topo.scheme]
+    flags = scheme.promise
     src, dst = stack(topo, source), stack(topo, target)
     if src.kind == "none":
         return False  # mode none: only lo, reaches nothing
+    on_scheme = {s.network == scheme.network for s in (src, dst) if s.kind == "container"}
     if dst.kind == "ext":
-        return True  # hosts directly, containers through their host's MASQUERADE
+        return True  # hosts directly, containers through NAT or on the LAN
     if dst.kind == "host":
+        if src.kind == "container" and src.host == dst.host and True in on_scheme:
+            if not flags.host_reaches_own:
+                return False  # macvlan: a parent cannot talk to its own children
         return proto == "icmp" or port in open_ports(topo, dst.owner)
     # The target is a container's own stack.
     if src.kind == "ext":
-        return False  # container subnets are private to their host
+        return flags.ext_reaches and dst.network == scheme.network
     if src.kind == "host":
-        return src.host == dst.host  # a host routes to its own bridges only
+        if src.host == dst.host:
+            return flags.host_reaches_own or dst.network != scheme.network
+        return flags.hosts_reach_remote and dst.network == scheme.network
     if src.host != dst.host:
-        return SCHEMES[topo.scheme].crosses
+        return flags.crosses and src.network == dst.network == scheme.network
     if src.network != dst.network:
         return False  # Docker isolates bridge networks from each other
     if dst.network == "bridge" and not topo.host(dst.host).icc:

@@ -3,6 +3,7 @@
 As in Mininet's ``buildFromTopo``, the topology is data and this is where
 it becomes real: the sandbox first (so everything after it is owned by the
 run), then the provider's hosts, then the runtime's engines and containers.
+The scheme's hooks run between those steps (see ``schemes/base.py``).
 A lab is a context manager and tears down even when setup fails halfway.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from . import registry
 from .nodes import ContainerNode, NamespaceNode, Node
 from .sandbox import Sandbox
+from .schemes import SCHEMES
 from .topology import Topology
 
 
@@ -43,6 +45,7 @@ class Lab:
     def __post_init__(self) -> None:
         self.provider = registry.load("provider", self.provider_name)
         self.runtime = registry.load("runtime", self.runtime_name)
+        self.scheme = SCHEMES[self.topology.scheme]
 
     @property
     def id(self) -> str:
@@ -51,9 +54,9 @@ class Lab:
 
     def missing(self) -> str | None:
         """Why this lab cannot be built here (a skip reason), or None."""
-        return self.provider.missing() or self.runtime.missing()
+        return self.provider.missing() or self.runtime.missing() or self.scheme.missing()
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         try:
             self.up()
         except BaseException:
@@ -69,8 +72,11 @@ class Lab:
         self.sandbox = Sandbox.start(self.run_id)
         self.phases.sandbox, mark = time.monotonic() - mark, time.monotonic()
         self.hosts = self.provider.up(self.topology, self.sandbox)
+        self.scheme.before_engines(self)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
-        self.containers = self.runtime.up(self.topology, self.sandbox, self.hosts, self.run_id)
+        self.runtime.start_engines(self)
+        self.scheme.after_engines(self)
+        self.containers = self.runtime.populate()
         self.phases.runtime = time.monotonic() - mark
 
     def down(self) -> None:

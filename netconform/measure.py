@@ -60,12 +60,13 @@ class Matrix:
 
 def addresses(lab: Lab) -> dict[str, str]:
     """Live addresses: underlay for ext and hosts, the engine's word for containers."""
+    topo = lab.topology
     found = {name: node.address for name, node in lab.hosts.items()}
-    for c in lab.topology.containers:
+    for c in topo.containers:
         node = lab.containers[c.name]
         node.reload()
         # The address on the network the topology puts it on, even if connected to more.
-        address = node.addresses.get(c.network or c.mode)
+        address = node.addresses.get(expect.network_of(topo, c.name))
         if address:
             found[c.name] = address
     return found
@@ -91,7 +92,7 @@ def run_probes(lab: Lab, probes: list[Probe]) -> dict[Probe, str]:
         return reached
     with ThreadPoolExecutor(len(by_source)) as pool:
         for source_probes, out in zip(by_source.values(), pool.map(
-                lambda item: _script_output(lab, *item), by_source.items())):
+                lambda item: _script_output(lab, *item), by_source.items()), strict=True):
             for line in out.splitlines():
                 index, _, rest = line.partition(" ")
                 status, _, answer = rest.partition(" ")
@@ -122,4 +123,4 @@ def table(verdicts: list[Verdict]) -> str:
         rows.append((p.source, p.target, p.address, f"tcp/{p.port}" if p.port else "icmp",
                      "reach" if v.expected else "blocked", "reached" if v.reached else "blocked"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

@@ -19,7 +19,6 @@ import pytest
 from . import registry
 from .lab import Lab
 from .report import Report
-from .schemes import SCHEMES
 from .topology import Topology, TopologyError, available, load, resolve
 from .topology.load import BUILTIN_DIR
 
@@ -75,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     specs = []
     try:
         for path in resolve(config.option.topology):
-            topo = load(path, tuple(SCHEMES))
+            topo = load(path)
             specs.append(LabSpec(topo, config.option.provider, config.option.runtime))
     except TopologyError as err:
         raise pytest.UsageError(str(err)) from None
@@ -88,7 +87,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     names = available()
     width = max(map(len, names), default=0)
     for name in names:
-        topo = load(BUILTIN_DIR / f"{name}.yaml", tuple(SCHEMES))
+        topo = load(BUILTIN_DIR / f"{name}.yaml")
         print(f"{name.ljust(width)}  {topo.description}")
     return 0
 

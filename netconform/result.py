@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class CommandError(RuntimeError):
     """A command that had to succeed did not; carries its Result."""
 
-    def __init__(self, result: "Result", where: str = ""):
+    def __init__(self, result: Result, where: str = ""):
         self.result = result
         super().__init__(f"{where + ': ' if where else ''}{result}")
 
@@ -26,7 +26,7 @@ class Result:
     def ok(self) -> bool:
         return self.rc == 0
 
-    def check(self, where: str = "") -> "Result":
+    def check(self, where: str = "") -> Result:
         """Return self if the command succeeded, raise CommandError otherwise."""
         if not self.ok:
             raise CommandError(self, where)

@@ -26,7 +26,7 @@ class Sandbox:
     pid: int  # PID 1 of the sandbox, as the root namespace numbers it
 
     @classmethod
-    def start(cls, run_id: str) -> "Sandbox":
+    def start(cls, run_id: str) -> Sandbox:
         argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
                 "--", sys.executable, "-m", "netconform.sandbox_init", run_id]
         # A session of its own: Ctrl-C reaches pytest, which tears down in order.

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 
 from netconform.lab import Lab
-from netconform.schemes import SCHEMES
 from netconform.topology import load, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def topology(name: str):
-    return load(resolve(name)[0], tuple(SCHEMES))
+    return load(resolve(name)[0])
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ class Snapshot:
     cgroups: frozenset
     daemons: frozenset
 
-    def diff(self, other: "Snapshot") -> dict[str, tuple]:
+    def diff(self, other: Snapshot) -> dict[str, tuple]:
         """Field name to (only before, only after) for every field that changed."""
         changed = {}
         for name in self.__dataclass_fields__:

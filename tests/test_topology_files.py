@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from netconform.schemes import SCHEMES
 from netconform.topology import TopologyError, available, load
 from netconform.topology.load import BUILTIN_DIR
 from netconform.topology.schema import schema, schema_text
@@ -21,7 +20,7 @@ def test_malformed_file_gives_its_message(path):
     """Each file's first line says the message it must give; file and key come first."""
     wanted = path.read_text().splitlines()[0].removeprefix("# expect: ")
     with pytest.raises(TopologyError) as caught:
-        load(path, tuple(SCHEMES))
+        load(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: ")
     assert wanted in message
@@ -29,7 +28,7 @@ def test_malformed_file_gives_its_message(path):
 
 @pytest.mark.parametrize("name", available())
 def test_shipped_topology_loads(name):
-    topo = load(BUILTIN_DIR / f"{name}.yaml", tuple(SCHEMES))
+    topo = load(BUILTIN_DIR / f"{name}.yaml")
     assert topo.name == name, "a topology's name must match its file name"
 
 
@@ -53,7 +52,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     bad = tmp_path / "two.yaml"
     bad.write_text("name: t\ndescription: d\nhosts: {h1: {icc: maybe}}\ncontainers: {c1: {mode: x}}\n")
     with pytest.raises(TopologyError) as caught:
-        load(bad, tuple(SCHEMES))
+        load(bad)
     assert len(caught.value.problems) == 3  # icc type, mode value, missing host
 
 
@@ -63,5 +62,5 @@ def test_readme_example_is_valid(tmp_path):
     example = readme.split("## Topology files")[1].split("```yaml\n")[1].split("```")[0]
     path = tmp_path / "example.yaml"
     path.write_text(example)
-    topo = load(path, tuple(SCHEMES))
+    topo = load(path)
     assert {c.mode for c in topo.containers} == {"bridge", "network", "container"}

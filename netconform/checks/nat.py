@@ -21,7 +21,7 @@ class NatRule:
     spec: frozenset[tuple[str, str]]  # ("-o", "!docker0"), ("-j", "MASQUERADE"), ...
 
     @classmethod
-    def parse(cls, line: str) -> "NatRule | None":
+    def parse(cls, line: str) -> NatRule | None:
         words = shlex.split(line)
         if len(words) < 2 or words[0] != "-A":
             return None
@@ -36,7 +36,7 @@ class NatRule:
             i += 1
         return cls(words[1], frozenset(pairs))
 
-    def covers(self, wanted: "NatRule") -> bool:
+    def covers(self, wanted: NatRule) -> bool:
         return self.chain == wanted.chain and wanted.spec <= self.spec
 
 
@@ -47,8 +47,8 @@ def nat_rules(lab: Lab, host: str) -> list[NatRule]:
 
 def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
     """(bridge interface, subnet) of every bridge network on a host."""
-    topo = lab.topology
-    found = [("docker0", str(topo.bridge_subnet(host)))]
+    topo, scheme = lab.topology, lab.scheme
+    found = [(scheme.bridge, str(scheme.bridge_network(topo, host)))] if scheme.bridge else []
     return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host]
 
 
@@ -77,18 +77,20 @@ def missing_rules(lab: Lab) -> list[str]:
 
 
 def masquerade_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
-    """Containers with a stack of their own reach ext from their host's address."""
+    """Containers reach ext from their host's address, or their own where the scheme puts
+    them on the LAN (no NAT)."""
     problems = []
     for c in lab.topology.containers:
         if c.mode not in ("bridge", "network"):
             continue
-        host_address = lab.hosts[c.host].address
+        nat = lab.scheme.promise.masquerades or c.mode == "network"
+        want = lab.hosts[c.host].address if nat else lab.containers[c.name].addresses[lab.scheme.network]
+        whose = f"{c.host}'s" if nat else "its own"
         for verdict in matrix.find(c.name, "ext"):
             if not verdict.reached:
                 problems.append(f"{c.name} -> ext: no answer, so no NAT seen")
-            elif verdict.peer != host_address:
-                problems.append(f"{c.name} -> ext: ext saw {verdict.peer}, not {c.host}'s "
-                                f"{host_address}")
+            elif verdict.peer != want:
+                problems.append(f"{c.name} -> ext: ext saw {verdict.peer}, not {whose} {want}")
     return problems
 
 

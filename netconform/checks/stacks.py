@@ -97,21 +97,26 @@ def container_mode_shares_net_only(lab: Lab) -> list[str]:
 
 
 def bridge_addressing(lab: Lab) -> list[str]:
-    """Each bridged container has an address in its network's subnet, the bridge as gateway."""
+    """Each bridged container has an address from its host's pool, the bridge as gateway."""
     problems = []
-    topo = lab.topology
+    topo, scheme = lab.topology, lab.scheme
     for c in topo.containers:
-        if c.mode not in ("bridge", "network"):
-            continue
-        subnet = topo.network(c.network).subnet if c.mode == "network" else topo.bridge_subnet(c.host)
+        if c.mode == "network":
+            network, pool = topo.network(c.network).subnet, topo.network(c.network).subnet
+            gateway = str(network[1])
+        elif c.mode == "bridge" and scheme.bridge:
+            network, pool = scheme.bridge_network(topo, c.host), topo.bridge_subnet(c.host)
+            gateway = str(scheme.gateway(topo, c.host).ip)
+        else:
+            continue  # no bridge: macvlan and overlay have checks of their own
         node = lab.containers[c.name]
         _, addresses = links_and_addresses(node)
-        mine = [a for a in addresses if not a.startswith("127.")]
-        if len(mine) != 1 or ipaddress.IPv4Interface(mine[0]).network != subnet:
-            problems.append(f"{c.name}: addresses {mine}, want one in {subnet}")
+        mine = [ipaddress.IPv4Interface(a) for a in addresses if not a.startswith("127.")]
+        if len(mine) != 1 or mine[0].network != network or mine[0].ip not in pool:
+            problems.append(f"{c.name}: addresses {[str(a) for a in mine]}, want one from {pool} "
+                            f"on {network}")
         routes = node.exec(["busybox", "ip", "route"]).stdout.splitlines()
         default = next((r.split() for r in routes if r.startswith("default ")), [])
-        gateway = str(subnet[1])
         if default[1:3] != ["via", gateway]:
             problems.append(f"{c.name}: default route {' '.join(default) or 'missing'}, "
                             f"want via {gateway}")

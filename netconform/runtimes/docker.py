@@ -14,15 +14,19 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import docker
 from docker.types import IPAMConfig, IPAMPool
 
 from .. import image as probe_image
-from ..nodes import ContainerNode, NamespaceNode
+from ..nodes import ContainerNode
 from ..sandbox import Sandbox
 from ..sandbox_init import CGROUP_PREFIX
-from ..topology import Container, Topology
+from ..topology import Container
+
+if TYPE_CHECKING:
+    from ..lab import Lab
 
 TOOLS = ("dockerd", "containerd", "docker-init", "docker-proxy", "iptables")
 START_TIMEOUT = 30
@@ -54,6 +58,7 @@ class DockerRuntime:
         self.engines: dict[str, Engine] = {}
         self.image: probe_image.Image | None = None
         self.timings = Timings()
+        self.lab: Lab | None = None
 
     def missing(self) -> str | None:
         tools = [t for t in TOOLS if shutil.which(t) is None] + probe_image.missing_tools()
@@ -64,33 +69,38 @@ class DockerRuntime:
 
     # -- bringing up ---------------------------------------------------
 
-    def up(self, topo: Topology, sandbox: Sandbox, hosts: dict[str, NamespaceNode],
-           run_id: str) -> dict[str, ContainerNode]:
+    def start_engines(self, lab: Lab) -> None:
+        """Start every host's dockerd at once and wait until each answers."""
         start = time.monotonic()
+        self.lab = lab
         self.image = probe_image.build()
-        for host in topo.hosts:
-            self.engines[host.name] = self._spawn(topo, sandbox, host.name, run_id)
+        for host in lab.topology.hosts:
+            self.engines[host.name] = self._spawn(host.name)
         with ThreadPoolExecutor(len(self.engines)) as pool:
-            list(pool.map(lambda e: self._wait_ready(sandbox, e), self.engines.values()))
+            list(pool.map(self._wait_ready, self.engines.values()))
         self.timings.engines = time.monotonic() - start
+
+    def populate(self) -> dict[str, ContainerNode]:
+        """Import the image, create networks and containers, on all hosts in parallel."""
         with ThreadPoolExecutor(len(self.engines)) as pool:
-            per_host = list(pool.map(lambda h: self._populate(topo, h), self.engines))
+            per_host = list(pool.map(self._populate, self.engines))
         return {name: node for nodes in per_host for name, node in nodes.items()}
 
-    def _spawn(self, topo: Topology, sandbox: Sandbox, host: str, run_id: str) -> Engine:
+    def _spawn(self, host: str) -> Engine:
+        topo, sandbox, run_id = self.lab.topology, self.lab.sandbox, self.lab.run_id
         root = f"/run/lab/docker/{host}"
         sandbox.path(root).mkdir(parents=True)
         sandbox.path(f"{root}/daemon.json").write_text("{}\n")
-        subnet = topo.bridge_subnet(host)
         argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
                 "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
-                "--pidfile", f"{root}/docker.pid", "--bip", f"{subnet[1]}/{subnet.prefixlen}",
+                "--pidfile", f"{root}/docker.pid", *self.lab.scheme.engine_args(topo, host),
                 f"--icc={str(topo.host(host).icc).lower()}", "--dns", str(topo.ext_address().ip),
                 "--cgroup-parent", f"/{CGROUP_PREFIX}{run_id}/{host}", "--log-level", "warn"]
         process = sandbox.spawn(argv, host, sandbox.path(f"{root}/dockerd.log"))
         return Engine(host, root, process)
 
-    def _wait_ready(self, sandbox: Sandbox, engine: Engine) -> None:
+    def _wait_ready(self, engine: Engine) -> None:
+        sandbox = self.lab.sandbox
         socket = sandbox.path(f"{engine.root}/docker.sock")
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -107,7 +117,8 @@ class DockerRuntime:
         log = sandbox.path(f"{engine.root}/dockerd.log").read_text(errors="replace")
         raise RuntimeError(f"dockerd on {engine.host} did not start: " + " / ".join(log.splitlines()[-5:]))
 
-    def _populate(self, topo: Topology, host: str) -> dict[str, ContainerNode]:
+    def _populate(self, host: str) -> dict[str, ContainerNode]:
+        topo = self.lab.topology
         client = self.engines[host].client
         start = time.monotonic()
         client.api.import_image_from_file(str(self.image.tarball), repository=probe_image.REPOSITORY,
@@ -131,8 +142,8 @@ class DockerRuntime:
         """Create and start one container as ``spec`` says; errors come from Docker as they are."""
         api = self.engines[host].client.api
         name = name or spec.name
-        network_mode = {"network": spec.network, "container": f"container:{spec.container}"}.get(
-            spec.mode, spec.mode)
+        network_mode = {"network": spec.network, "container": f"container:{spec.container}",
+                        "bridge": self.lab.scheme.network}.get(spec.mode, spec.mode)
         host_config = api.create_host_config(
             network_mode=network_mode, init=True,
             port_bindings={p.container_port: p.host_port for p in spec.publish} or None,
@@ -149,7 +160,10 @@ class DockerRuntime:
             container.remove(force=True)  # leave nothing half-made
             raise
         container.reload()
-        return ContainerNode(name, host, container)
+        node = ContainerNode(name, host, container)
+        if spec.mode in ("bridge", "network"):
+            self.lab.scheme.after_container(self.lab, node)
+        return node
 
     # -- tearing down --------------------------------------------------
 

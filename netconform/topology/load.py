@@ -68,7 +68,7 @@ def resolve(spec: str, directory: Path = BUILTIN_DIR) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def load(path: Path, schemes: tuple[str, ...]) -> Topology:
+def load(path: Path) -> Topology:
     """Read and validate one file; raises TopologyError with every problem found."""
     name = str(path)
     try:
@@ -85,7 +85,7 @@ def load(path: Path, schemes: tuple[str, ...]) -> Topology:
     topo = builder.build(Topology, data, "")
     if builder.problems:
         raise TopologyError(name, tuple(builder.problems))
-    problems = validate(topo, schemes)
+    problems = validate(topo)
     if problems:
         raise TopologyError(name, tuple(problems))
     return replace(topo, source=name)

@@ -41,7 +41,7 @@ class Publish:
     ALLOWED = "'HOST:CONTAINER' or 'HOST:CONTAINER/tcp' with ports 1-65535"
 
     @classmethod
-    def parse(cls, text: str) -> "Publish":
+    def parse(cls, text: str) -> Publish:
         ports, _, proto = str(text).partition("/")
         host, sep, cont = ports.partition(":")
         if not sep or proto not in ("", "tcp") or not host.isdigit() or not cont.isdigit():
@@ -66,7 +66,7 @@ class Link:
     ALLOWED = "'SOURCE' or 'SOURCE:ALIAS', SOURCE a container of this topology"
 
     @classmethod
-    def parse(cls, text: str) -> "Link":
+    def parse(cls, text: str) -> Link:
         import re
 
         if not re.match(cls.PATTERN, str(text)):
@@ -92,7 +92,7 @@ class Rule:
     ALLOWED = "'SRC -> DST' or 'SRC -> HOST:PORT', names of nodes of this topology or 'ext'"
 
     @classmethod
-    def parse(cls, text: str) -> "Rule":
+    def parse(cls, text: str) -> Rule:
         import re
 
         if not re.match(cls.PATTERN, str(text)):

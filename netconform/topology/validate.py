@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from ..schemes import SCHEMES
 from .build import Problem
 from .model import IFNAME_MAX, NAME_PATTERN, RESERVED_NAMES, Topology
 
@@ -17,12 +18,15 @@ from .model import IFNAME_MAX, NAME_PATTERN, RESERVED_NAMES, Topology
 PUBLISHING_MODES = ("bridge", "network")
 
 
-def validate(topo: Topology, schemes: tuple[str, ...]) -> list[Problem]:
+def validate(topo: Topology) -> list[Problem]:
     problems: list[Problem] = []
     problems += _names(topo)
-    if topo.scheme not in schemes:
-        problems.append(("scheme", f"{topo.scheme!r} is not a scheme; allowed: {', '.join(schemes)}"))
-    problems += _addresses(topo)
+    scheme = SCHEMES.get(topo.scheme)
+    if scheme is None:
+        problems.append(("scheme", f"{topo.scheme!r} is not a scheme; allowed: {', '.join(SCHEMES)}"))
+        return problems
+    problems += scheme.validate(topo)
+    problems += _addresses(topo, scheme.on_underlay)
     problems += _containers(topo)
     problems += _rules(topo)
     return problems
@@ -52,7 +56,7 @@ def _names(topo: Topology) -> list[Problem]:
     return problems
 
 
-def _addresses(topo: Topology) -> list[Problem]:
+def _addresses(topo: Topology, on_underlay: bool) -> list[Problem]:
     problems = []
     ext = topo.ext_address().ip
     if ext not in topo.underlay or ext in (topo.underlay.network_address,
@@ -72,8 +76,15 @@ def _addresses(topo: Topology) -> list[Problem]:
             problems.append((path, f"{address.ip} is already used by {used[address.ip]}"))
         used.setdefault(address.ip, host.name)
     subnets = [(f"hosts.{h.name}.subnet", topo.bridge_subnet(h.name)) for h in topo.hosts]
+    if on_underlay:
+        # Containers live on the LAN: each host's pool is a slice of the underlay.
+        for path, subnet in subnets:
+            if not subnet.subnet_of(topo.underlay):
+                problems.append((path, f"{subnet} is not inside the underlay {topo.underlay}; "
+                                       f"scheme {topo.scheme!r} puts containers on the LAN"))
     subnets += [(f"networks.{n.name}.subnet", n.subnet) for n in topo.networks]
-    subnets.append(("underlay", topo.underlay))
+    if not on_underlay:
+        subnets.append(("underlay", topo.underlay))
     for (path_a, a), (path_b, b) in itertools.combinations(subnets, 2):
         if a.overlaps(b):
             problems.append((path_a, f"{a} overlaps {b} of {path_b}; subnets must be disjoint"))

@@ -1,0 +1,9 @@
+"""Cross-host schemes by name; see ``base.py`` for what a scheme is."""
+
+from __future__ import annotations
+
+from .base import Promise, Scheme
+
+SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (Scheme(),)}
+
+__all__ = ["SCHEMES", "Promise", "Scheme"]

@@ -1,0 +1,93 @@
+"""What every scheme is: a promise as data, an address plan, and set-up hooks.
+
+A scheme decides how containers on different hosts reach each other.  The
+lab calls its hooks in order: ``before_engines`` (host plumbing: bridges,
+tunnels, daemons), ``engine_args`` (each dockerd's address plan),
+``after_engines`` (routes, firewall rules, networks, swarm),
+``after_container`` (per-container fixes).  ``network`` names the Docker
+network that ``mode: bridge`` containers join.  The base class is the
+``local`` scheme: nothing crosses hosts but what NAT and published ports give.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+    from ..nodes import ContainerNode
+    from ..topology import Topology
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What a scheme promises, beyond what the Docker modes on one host do."""
+
+    crosses: bool = False  # container -> container on another host, by its address
+    hosts_reach_remote: bool = False  # host -> containers on other hosts
+    ext_reaches: bool = False  # ext (the LAN) -> containers
+    masquerades: bool = True  # container -> ext leaves with its host's address
+    host_reaches_own: bool = True  # host <-> its own containers (macvlan: no)
+    mtu: int = 1500  # largest IP packet between containers on different hosts
+    wire: str = "underlay-only"  # what the underlay carries between hosts, see capture.py
+
+
+class Scheme:
+    name = "local"
+    description = ("No cross-host container network: containers on other hosts are reached "
+                   "only through their host's published ports.")
+    promise = Promise()
+    network = "bridge"  # the Docker network of mode-bridge containers
+    bridge = "docker0"  # the Linux bridge of that network on each host
+    # Host subnets are slices of the underlay (containers live on the LAN itself).
+    on_underlay = False
+    # How the scheme was realised, for the report.
+    realised = "Docker's default bridge on each host"
+
+    def missing(self) -> str | None:
+        """Why this scheme cannot run here (a skip reason), or None."""
+        return None
+
+    def validate(self, topo: Topology) -> list[tuple[str, str]]:
+        """Scheme-specific problems, as (key path, message)."""
+        return []
+
+    # -- address plan ---------------------------------------------------
+
+    def bridge_network(self, topo: Topology, host: str) -> ipaddress.IPv4Network:
+        """The network of the host's container bridge (what MASQUERADE names)."""
+        return topo.bridge_subnet(host)
+
+    def gateway(self, topo: Topology, host: str) -> ipaddress.IPv4Interface:
+        """The bridge's own address: the containers' gateway."""
+        net = self.bridge_network(topo, host)
+        return ipaddress.IPv4Interface(f"{topo.bridge_subnet(host)[1]}/{net.prefixlen}")
+
+    def engine_args(self, topo: Topology, host: str) -> list[str]:
+        args = ["--bip", str(self.gateway(topo, host))]
+        if self.bridge_network(topo, host) != topo.bridge_subnet(host):
+            args += ["--fixed-cidr", str(topo.bridge_subnet(host))]
+        if self.promise.mtu != 1500:
+            args += ["--mtu", str(self.promise.mtu)]
+        return args
+
+    # -- hooks ----------------------------------------------------------
+
+    def before_engines(self, lab: Lab) -> None:
+        pass
+
+    def after_engines(self, lab: Lab) -> None:
+        pass
+
+    def after_container(self, lab: Lab, node: ContainerNode) -> None:
+        pass
+
+
+def covering(networks: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The smallest network containing all of these (one L2 domain over all hosts)."""
+    net = networks[0]
+    while not all(n.subnet_of(net) for n in networks):
+        net = net.supernet()
+    return net

@@ -96,8 +96,8 @@ def promise(topo: Topology, source: str, target: str, proto: str, port: int | No
         return True  # hosts directly, containers through NAT or on the LAN
     if dst.kind == "host":
         if src.kind == "container" and src.host == dst.host and True in on_scheme:
-            if not flags.host_reaches_own:
-                return False  # macvlan: a parent cannot talk to its own children
+            if not flags.own_reach_host:
+                return False  # macvlan: children cannot talk to their parent
         return proto == "icmp" or port in open_ports(topo, dst.owner)
     # The target is a container's own stack.
     if src.kind == "ext":

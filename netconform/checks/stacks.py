@@ -104,11 +104,11 @@ def bridge_addressing(lab: Lab) -> list[str]:
         if c.mode == "network":
             network, pool = topo.network(c.network).subnet, topo.network(c.network).subnet
             gateway = str(network[1])
-        elif c.mode == "bridge" and scheme.bridge:
-            network, pool = scheme.bridge_network(topo, c.host), topo.bridge_subnet(c.host)
-            gateway = str(scheme.gateway(topo, c.host).ip)
+        elif c.mode == "bridge" and scheme.addressing(topo, c.host):
+            network, pool, gateway = scheme.addressing(topo, c.host)
+            gateway = str(gateway)
         else:
-            continue  # no bridge: macvlan and overlay have checks of their own
+            continue
         node = lab.containers[c.name]
         _, addresses = links_and_addresses(node)
         mine = [ipaddress.IPv4Interface(a) for a in addresses if not a.startswith("127.")]

@@ -29,7 +29,8 @@ class Promise:
     hosts_reach_remote: bool = False  # host -> containers on other hosts
     ext_reaches: bool = False  # ext (the LAN) -> containers
     masquerades: bool = True  # container -> ext leaves with its host's address
-    host_reaches_own: bool = True  # host <-> its own containers (macvlan: no)
+    host_reaches_own: bool = True  # host -> its own containers (macvlan, overlay: no)
+    own_reach_host: bool = True  # containers -> their own host (macvlan: no)
     mtu: int = 1500  # largest IP packet between containers on different hosts
     wire: str = "underlay-only"  # what the underlay carries between hosts, see capture.py
 
@@ -65,13 +66,20 @@ class Scheme:
         net = self.bridge_network(topo, host)
         return ipaddress.IPv4Interface(f"{topo.bridge_subnet(host)[1]}/{net.prefixlen}")
 
-    def engine_args(self, topo: Topology, host: str) -> list[str]:
-        args = ["--bip", str(self.gateway(topo, host))]
-        if self.bridge_network(topo, host) != topo.bridge_subnet(host):
-            args += ["--fixed-cidr", str(topo.bridge_subnet(host))]
+    def engine_args(self, topo: "Topology", host: str) -> list[str]:
+        if self.bridge == "docker0":
+            args = ["--bip", str(self.gateway(topo, host))]
+            if self.bridge_network(topo, host) != topo.bridge_subnet(host):
+                args += ["--fixed-cidr", str(topo.bridge_subnet(host))]
+        else:  # a bridge the scheme made, addressed, before the engine started
+            args = ["--bridge", self.bridge, "--fixed-cidr", str(topo.bridge_subnet(host))]
         if self.promise.mtu != 1500:
             args += ["--mtu", str(self.promise.mtu)]
         return args
+
+    def addressing(self, topo: "Topology", host: str):
+        """(network, pool, gateway) a mode-bridge container's address must fit, or None."""
+        return self.bridge_network(topo, host), topo.bridge_subnet(host), self.gateway(topo, host).ip
 
     # -- hooks ----------------------------------------------------------
 

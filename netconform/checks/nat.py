@@ -48,7 +48,7 @@ def nat_rules(lab: Lab, host: str) -> list[NatRule]:
 def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
     """(bridge interface, subnet) of every bridge network on a host."""
     topo, scheme = lab.topology, lab.scheme
-    found = [(scheme.bridge, str(scheme.bridge_network(topo, host)))] if scheme.bridge else []
+    found = [(scheme.bridge, str(scheme.bridge_network(topo, host)))]
     return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host]
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from .base import Promise, Scheme
+from .lan import LinuxBridge, Macvlan
+from .overlay import Overlay
 from .routed import HostGw
 from .vxlan import Vxlan, Weave
 
-SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (Scheme(), HostGw(), Vxlan(), Weave())}
+SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
+    Scheme(), LinuxBridge(), HostGw(), Vxlan(), Weave(), Macvlan(), Overlay())}
 
 __all__ = ["SCHEMES", "Promise", "Scheme"]

@@ -41,7 +41,7 @@ class Scheme:
                    "only through their host's published ports.")
     promise = Promise()
     network = "bridge"  # the Docker network of mode-bridge containers
-    bridge = "docker0"  # the Linux bridge of that network on each host
+    bridge = "docker0"  # each engine's default bridge (dockerd --bridge, NAT rules)
     # Host subnets are slices of the underlay (containers live on the LAN itself).
     on_underlay = False
     # How the scheme was realised, for the report.

@@ -1,0 +1,80 @@
+"""Schemes that put containers on the underlay LAN itself.
+
+``linux-bridge``: each host's engine uses a bridge ``br0`` that holds the
+host's underlay address and has the underlay NIC enslaved, with a disjoint
+``--fixed-cidr`` slice of the underlay per host, so containers on
+different hosts, the hosts and ext all meet at L2 and nobody needs NAT.
+``macvlan``: Docker's macvlan driver on the underlay NIC, each host
+allocating from its slice; the kernel keeps a macvlan parent and its
+children apart, so a host and its own containers cannot talk.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from docker.types import IPAMConfig, IPAMPool
+
+from .base import Promise, Scheme
+
+
+class LinuxBridge(Scheme):
+    name = "linux-bridge"
+    description = ("One subnet over all hosts: each engine's bridge has the underlay NIC enslaved "
+                   "and hands out a disjoint --fixed-cidr slice.")
+    promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
+                      wire="plain")
+    bridge, on_underlay = "br0", True
+    realised = "Linux bridge br0 with eth0 enslaved and the underlay address moved onto it"
+
+    def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
+        return topo.underlay
+
+    def gateway(self, topo, host) -> ipaddress.IPv4Interface:
+        return topo.underlay_address(host)
+
+    def before_engines(self, lab) -> None:
+        topo = lab.topology
+        for host in topo.hosts:
+            address = topo.underlay_address(host.name)
+            lab.hosts[host.name].exec(["sh", "-c", "\n".join([
+                "set -e",
+                "ip link add name br0 type bridge",
+                f"ip addr del {address} dev eth0",
+                "ip link set eth0 master br0",
+                f"ip addr add {address} dev br0",
+                "ip link set br0 up",
+                f"ip route add default via {topo.ext_address().ip}"])]).check(f"br0 on {host.name}")
+
+
+class Macvlan(Scheme):
+    name = "macvlan"
+    description = "Docker's macvlan driver on the underlay NIC: containers get addresses on the LAN."
+    promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
+                      host_reaches_own=False, own_reach_host=False, wire="plain")
+    network, on_underlay = "macvlan", True
+    realised = "Docker macvlan network (bridge mode) with parent eth0"
+
+    def addressing(self, topo, host):
+        return topo.underlay, topo.bridge_subnet(host), topo.ext_address().ip
+
+    def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
+        """docker0 keeps a private subnet of its own, away from the LAN slices."""
+        index = [h.name for h in topo.hosts].index(host)
+        return ipaddress.IPv4Network(f"172.31.{index + 1}.0/24")
+
+    def gateway(self, topo, host) -> ipaddress.IPv4Interface:
+        net = self.bridge_network(topo, host)
+        return ipaddress.IPv4Interface(f"{net[1]}/{net.prefixlen}")
+
+    def engine_args(self, topo, host) -> list[str]:
+        return ["--bip", str(self.gateway(topo, host))]
+
+    def after_engines(self, lab) -> None:
+        topo = lab.topology
+        for host in topo.hosts:
+            lab.engine(host.name).networks.create(
+                self.network, driver="macvlan", options={"parent": "eth0"},
+                ipam=IPAMConfig(pool_configs=[IPAMPool(
+                    subnet=str(topo.underlay), iprange=str(topo.bridge_subnet(host.name)),
+                    gateway=str(topo.ext_address().ip))]))

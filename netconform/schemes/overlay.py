@@ -1,0 +1,55 @@
+"""Docker's own overlay driver: the host engines form a swarm, containers join
+an attachable overlay network (VXLAN on UDP 4789 between hosts).
+
+Overlay containers reach the outside through ``docker_gwbridge`` (NAT);
+their hosts cannot reach them on the overlay.  Swarm's ingress routing mesh
+and service VIPs need IPVS: where the kernel lacks it, that part is skipped
+with the reason (see ``ipvs_missing``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from .base import Promise, Scheme
+
+SUBNET = ipaddress.IPv4Network("10.20.0.0/24")
+
+
+def ipvs_missing() -> str | None:
+    if Path("/proc/net/ip_vs").exists():
+        return None
+    return "the kernel has no IPVS (/proc/net/ip_vs), which swarm's ingress and service VIPs need"
+
+
+class Overlay(Scheme):
+    name = "overlay"
+    description = "Docker's overlay driver: the engines form a swarm; containers join an attachable overlay."
+    promise = Promise(crosses=True, host_reaches_own=False, mtu=1450, wire="udp/4789")
+    network = "overlay"
+    realised = "Docker swarm (one manager) with an attachable overlay network"
+
+    def addressing(self, topo, host):
+        return None  # two interfaces (overlay and docker_gwbridge): checked by the matrix
+
+    def validate(self, topo) -> list[tuple[str, str]]:
+        problems = [(f"networks.{n.name}.subnet", f"{n.subnet} overlaps the overlay network {SUBNET}")
+                    for n in topo.networks if n.subnet.overlaps(SUBNET)]
+        problems += [(f"hosts.{h.name}.subnet", f"{h.subnet} overlaps the overlay network {SUBNET}")
+                     for h in topo.hosts if h.subnet and h.subnet.overlaps(SUBNET)]
+        return problems
+
+    def after_engines(self, lab) -> None:
+        topo = lab.topology
+        first, *others = [h.name for h in topo.hosts]
+        manager = lab.engine(first)
+        address = topo.underlay_address(first).ip
+        manager.swarm.init(advertise_addr=str(address), listen_addr=f"{address}:2377")
+        token = manager.swarm.attrs["JoinTokens"]["Worker"]
+        for host in others:
+            own = topo.underlay_address(host).ip
+            lab.engine(host).swarm.join(remote_addrs=[f"{address}:2377"], join_token=token,
+                                        advertise_addr=str(own), listen_addr=f"{own}:2377")
+        manager.networks.create(self.network, driver="overlay", attachable=True,
+                                ipam={"Driver": "default", "Config": [{"Subnet": str(SUBNET)}]})

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from . import registry
 from .nodes import ContainerNode, NamespaceNode, Node
+from .result import Result
 from .sandbox import Sandbox
 from .schemes import SCHEMES
 from .topology import Topology
@@ -100,6 +101,14 @@ class Lab:
     @property
     def ext(self) -> NamespaceNode:
         return self.hosts["ext"]
+
+    def netns_exec(self, container: str | ContainerNode, argv: list[str], timeout: float = 30) -> Result:
+        """Run a tool of the host's (ping -M, ethtool, ip) in a container's network namespace."""
+        node = self.containers[container] if isinstance(container, str) else container
+        node.reload()
+        pid = node.container.attrs["State"]["Pid"]
+        return self.hosts[node.host].exec(["nsenter", f"--net=/proc/{pid}/ns/net", *argv],
+                                          timeout=timeout)
 
     def engine(self, host: str):
         """The Docker SDK client of a host's engine."""

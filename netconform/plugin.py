@@ -60,7 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(feature): run only on labs whose topology has "
-                                       "this feature: a mode name, 'publish', 'link' or 'networks'")
+                                       "this feature: a mode name, 'publish', 'link', 'networks', "
+                                       "'multihost' or 'scheme:NAME'")
     config.addinivalue_line("markers", "mutates: the test changes its lab; it runs after the tests "
                                        "that only observe the same lab")
     config.stash[_KEPT] = []
@@ -101,6 +102,9 @@ def features(topo: Topology) -> set[str]:
         found.add("link")
     if topo.networks:
         found.add("networks")
+    if len(topo.hosts) > 1:
+        found.add("multihost")
+    found.add(f"scheme:{topo.scheme}")
     return found
 
 

@@ -21,10 +21,7 @@ def pairs(verdicts):
 
 def in_container(lab, name, command):
     """Run a shell command in a container's network namespace, from its host (as root)."""
-    node = lab.containers[name]
-    node.reload()
-    pid = node.container.attrs["State"]["Pid"]
-    return lab.hosts[node.host].exec(["nsenter", f"--net=/proc/{pid}/ns/net", "sh", "-c", command])
+    return lab.netns_exec(name, ["sh", "-c", command])
 
 
 def replace_container(lab, name, spec):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from .base import Promise, Scheme
 from .lan import LinuxBridge, Macvlan
 from .overlay import Overlay
+from .ovs import OvsGre
 from .routed import HostGw
 from .vxlan import Vxlan, Weave
 
 SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
-    Scheme(), LinuxBridge(), HostGw(), Vxlan(), Weave(), Macvlan(), Overlay())}
+    Scheme(), LinuxBridge(), HostGw(), Vxlan(), Weave(), Macvlan(), Overlay(), OvsGre())}
 
 __all__ = ["SCHEMES", "Promise", "Scheme"]

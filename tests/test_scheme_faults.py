@@ -1,0 +1,95 @@
+"""Every scheme check can fail: cut tunnels, drop peers, break routes, MTUs and daemons.
+
+As in test_faults.py: a fresh lab, the check passes, one real thing is
+broken the way it breaks in the field, and the report names exactly that.
+"""
+
+import pytest
+
+from netconform.checks import path
+from netconform.measure import measure
+
+pytestmark = pytest.mark.lab
+
+
+def wrong_pairs(lab):
+    return {(v.probe.source, v.probe.target) for v in measure(lab).wrong(True)}
+
+
+def promised(lab, sources, targets):
+    """The probe directions from ``sources`` to ``targets`` the scheme promises."""
+    return {(v.probe.source, v.probe.target) for v in measure(lab).verdicts
+            if v.expected and v.probe.source in sources and v.probe.target in targets}
+
+
+def test_vxlan_cut_peer_is_reported(live_lab):
+    lab = live_lab("vxlan")
+    assert not wrong_pairs(lab)
+    lab.hosts["h1"].exec(["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan0",
+                          "dst", "198.18.0.2"]).check()
+    # h1's side can no longer send into the overlay: its requests, and its replies, are lost.
+    # Probes to hosts' underlay addresses do not use the tunnel and still pass.
+    assert wrong_pairs(lab) == promised(lab, {"h1", "c1", "c2"}, {"c3", "web"}) | \
+        promised(lab, {"h2", "c3", "web"}, {"c1", "c2"})
+
+
+def test_vxlan_wrong_vni_is_reported(live_lab):
+    lab = live_lab("vxlan")
+    lab.hosts["h2"].exec(["sh", "-c", "ip link del vxlan0 && ip link add vxlan0 type vxlan id 43 "
+                                      "dstport 4789 local 198.18.0.2 dev eth0 nolearning && "
+                                      "ip link set vxlan0 mtu 1450 master docker0 up && bridge fdb "
+                                      "append 00:00:00:00:00:00 dev vxlan0 dst 198.18.0.1"]).check()
+    assert wrong_pairs(lab) == promised(lab, {"h1", "c1", "c2"}, {"c3", "web"}) | \
+        promised(lab, {"h2", "c3", "web"}, {"c1", "c2"})
+
+
+def test_host_gw_missing_route_is_reported(live_lab):
+    lab = live_lab("host-gw")
+    assert not wrong_pairs(lab)
+    lab.hosts["h1"].exec(["ip", "route", "del", "172.30.2.0/24"]).check()
+    # h1 cannot route to h2's containers, nor reply to them; h2 itself is still on the LAN.
+    assert wrong_pairs(lab) == promised(lab, {"h1", "c1", "c2"}, {"c3", "web"}) | \
+        promised(lab, {"c3", "web"}, {"c1", "c2"})
+
+
+def test_mtu_mismatch_is_reported(live_lab):
+    lab = live_lab("vxlan")
+    assert not path.mtu(lab)
+    # The wire between the LAN and h2 now carries less than the encapsulated frames need.
+    lab.sandbox.run(["ip", "link", "set", "h2", "mtu", "1400"], netns="lan").check()
+    assert path.mtu(lab) == ["c1 -> c3 (172.30.2.0): 1450-byte packet did not pass; promised MTU 1450"]
+
+
+def test_traffic_off_the_tunnel_is_reported(live_lab):
+    lab = live_lab("vxlan")
+    assert not path.wire(lab)
+    # The underlay NIC bridged into docker0 in place of the VXLAN port: traffic still flows,
+    # but plainly, container addresses and all.
+    for host in ("h1", "h2"):
+        lab.hosts[host].exec(["sh", "-c", "ip link set vxlan0 nomaster && "
+                                          "ip link set eth0 master docker0"]).check()
+    problems = path.wire(lab)
+    leak = "c1 -> c3 on the underlay: container addresses outside udp/4789:\n  172.30.1.0 > 172.30.2.0 icmp"
+    assert any(p.startswith(leak) for p in problems), problems
+    # Frames still in flight may or may not show some VXLAN; nothing else may be reported.
+    assert all(p.startswith((leak, "c1 -> c3 on the underlay: expected udp/4789")) for p in problems)
+
+
+def test_ovs_cut_tunnel_port_is_reported(live_lab):
+    lab = live_lab("ovs")
+    assert not wrong_pairs(lab)
+    lab.hosts["h1"].exec(["ovs-vsctl", "--db=unix:/run/lab/ovs/h1/db.sock", "del-port", "obr0",
+                          "gre-h2"]).check()
+    # Only what crosses between h1 and h2 inside the overlay breaks; h3 still reaches both.
+    assert wrong_pairs(lab) == promised(lab, {"h1", "c1"}, {"c2"}) | \
+        promised(lab, {"h2", "c2"}, {"c1"})
+
+
+def test_ovs_stopped_daemon_is_reported(live_lab):
+    lab = live_lab("ovs")
+    pid = lab.sandbox.path("/run/lab/ovs/h2/ovs-vswitchd.pid").read_text().strip()
+    lab.hosts["h2"].exec(["kill", "-9", pid]).check()
+    # h2's underlay address lives on an OVS bridge: without the daemon h2 is off the LAN.
+    wrong = wrong_pairs(lab)
+    assert wrong and all({"h2", "c2"} & set(pair) for pair in wrong)
+    assert {("c1", "c2"), ("c3", "c2"), ("ext", "h2"), ("c2", "ext")} <= wrong

@@ -28,7 +28,8 @@ class Report:
     def record_lab(self, lab: Lab) -> None:
         entry = self._lab(lab.id)
         entry.update(topology=lab.topology.name, description=lab.topology.description,
-                     scheme=lab.topology.scheme, provider=lab.provider_name,
+                     scheme=lab.topology.scheme, realised=lab.scheme.realised,
+                     provider=lab.provider_name,
                      runtime=lab.runtime_name, build_seconds=asdict(lab.phases))
 
     def record_matrix(self, lab: Lab, matrix: Matrix) -> None:
@@ -52,7 +53,9 @@ class Report:
         for lab_id, entry in self.labs.items():
             outcomes = [c["outcome"] for c in entry["checks"].values()]
             summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
-            out += [f"## {lab_id}", "", entry.get("description", ""), "", f"Checks: {summary}", "",
+            out += [f"## {lab_id}", "", entry.get("description", ""), "",
+                    f"Scheme: {entry.get('scheme', '?')}, realised as {entry.get('realised', '?')}.", "",
+                    f"Checks: {summary}", "",
                     "| check | outcome | detail |", "|---|---|---|"]
             for check, result in entry["checks"].items():
                 detail = result["message"].strip().splitlines()[0][:160] if result["message"] else ""

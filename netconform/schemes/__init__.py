@@ -10,6 +10,6 @@ from .routed import HostGw
 from .vxlan import Vxlan, Weave
 
 SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
-    Scheme(), LinuxBridge(), HostGw(), Vxlan(), Weave(), Macvlan(), Overlay(), OvsGre())}
+    Scheme(), LinuxBridge(), OvsGre(), Weave(), Vxlan(), Overlay(), HostGw(), Macvlan())}
 
 __all__ = ["SCHEMES", "Promise", "Scheme"]

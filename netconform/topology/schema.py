@@ -12,6 +12,7 @@ import json
 import types
 import typing
 
+from ..schemes import SCHEMES
 from .build import _IP_TYPES
 from .model import Topology
 
@@ -20,6 +21,7 @@ SCHEMA_ID = "https://netconform.invalid/topology.schema.json"
 
 def schema() -> dict:
     root = _object(Topology)
+    root["properties"]["scheme"]["enum"] = list(SCHEMES)  # registered schemes, not a fixed list
     root.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
                  "title": "netconform topology"})
     return root

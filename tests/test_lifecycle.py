@@ -120,3 +120,18 @@ def test_xdist_runs_labs_side_by_side():
     result = run_pytest("-n", "2", "--dist", "loadgroup", "--topology=bridge,link", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     assert before.diff(rootns.take()) == {}
+
+
+def test_missing_prerequisite_skips_with_its_reason(tmp_path):
+    """A scheme the machine cannot realise is skipped, saying why; nothing is built."""
+    (tmp_path / "no_vxlan.py").write_text(
+        "from netconform.schemes.vxlan import Vxlan\n"
+        "Vxlan.missing = lambda self: 'the kernel cannot create vxlan links: (simulated)'\n")
+    before = rootns.take()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no_vxlan",
+                             "-rs", "--topology=vxlan", "suites"], cwd=REPO, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "passed" not in result.stdout.splitlines()[-1]
+    assert "the kernel cannot create vxlan links: (simulated)" in result.stdout
+    assert before.diff(rootns.take()) == {}

@@ -12,6 +12,7 @@ network that ``mode: bridge`` containers join.  The base class is the
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,7 @@ class Scheme:
         net = self.bridge_network(topo, host)
         return ipaddress.IPv4Interface(f"{topo.bridge_subnet(host)[1]}/{net.prefixlen}")
 
-    def engine_args(self, topo: "Topology", host: str) -> list[str]:
+    def engine_args(self, topo: Topology, host: str) -> list[str]:
         if self.bridge == "docker0":
             args = ["--bip", str(self.gateway(topo, host))]
             if self.bridge_network(topo, host) != topo.bridge_subnet(host):
@@ -77,7 +78,7 @@ class Scheme:
             args += ["--mtu", str(self.promise.mtu)]
         return args
 
-    def addressing(self, topo: "Topology", host: str):
+    def addressing(self, topo: Topology, host: str):
         """(network, pool, gateway) a mode-bridge container's address must fit, or None."""
         return self.bridge_network(topo, host), topo.bridge_subnet(host), self.gateway(topo, host).ip
 
@@ -91,6 +92,14 @@ class Scheme:
 
     def after_container(self, lab: Lab, node: ContainerNode) -> None:
         pass
+
+
+def kernel_lacks(kind: str, setup: str) -> str | None:
+    """Why the kernel cannot make a link of ``kind`` (tried in a throwaway namespace), or None."""
+    done = subprocess.run(["unshare", "--net", "sh", "-c", setup], capture_output=True, text=True)
+    if done.returncode == 0:
+        return None
+    return f"the kernel cannot create {kind} links: {done.stderr.strip() or 'failed'}"
 
 
 def covering(networks: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:

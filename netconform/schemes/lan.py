@@ -15,7 +15,7 @@ import ipaddress
 
 from docker.types import IPAMConfig, IPAMPool
 
-from .base import Promise, Scheme
+from .base import Promise, Scheme, kernel_lacks
 
 
 class LinuxBridge(Scheme):
@@ -54,6 +54,10 @@ class Macvlan(Scheme):
                       host_reaches_own=False, own_reach_host=False, wire="plain")
     network, on_underlay = "macvlan", True
     realised = "Docker macvlan network (bridge mode) with parent eth0"
+
+    def missing(self) -> str | None:
+        return kernel_lacks("macvlan", "ip link add p0 type veth peer name p1 && "
+                                       "ip link add m0 link p0 type macvlan mode bridge")
 
     def addressing(self, topo, host):
         return topo.underlay, topo.bridge_subnet(host), topo.ext_address().ip

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from .base import Promise, Scheme
+from .base import Promise, Scheme, kernel_lacks
 
 SUBNET = ipaddress.IPv4Network("10.20.0.0/24")
 
@@ -29,6 +29,10 @@ class Overlay(Scheme):
     promise = Promise(crosses=True, host_reaches_own=False, mtu=1450, wire="udp/4789")
     network = "overlay"
     realised = "Docker swarm (one manager) with an attachable overlay network"
+
+    def missing(self) -> str | None:
+        return kernel_lacks("vxlan (the overlay driver's data path)",
+                            "ip link add probe0 type vxlan id 1 dstport 4789")
 
     def addressing(self, topo, host):
         return None  # two interfaces (overlay and docker_gwbridge): checked by the matrix

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 
-from .base import Promise, Scheme, covering
+from .base import Promise, Scheme, covering, kernel_lacks
 
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
@@ -26,6 +26,9 @@ class Vxlan(Scheme):
                       wire="udp/4789")
     realised = "kernel VXLAN port on docker0, static flood list"
     vni, port, device = 42, 4789, "vxlan0"
+
+    def missing(self) -> str | None:
+        return kernel_lacks("vxlan", "ip link add probe0 type vxlan id 1 dstport 4789")
 
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
         return covering([topo.bridge_subnet(h.name) for h in topo.hosts])

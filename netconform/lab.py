@@ -27,6 +27,7 @@ class Phases:
 
     sandbox: float = 0.0
     hosts: float = 0.0
+    scheme: float = 0.0  # the scheme's hooks around the engines
     runtime: float = 0.0
     down: float = 0.0
 
@@ -73,12 +74,15 @@ class Lab:
         self.sandbox = Sandbox.start(self.run_id)
         self.phases.sandbox, mark = time.monotonic() - mark, time.monotonic()
         self.hosts = self.provider.up(self.topology, self.sandbox)
-        self.scheme.before_engines(self)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
+        self.scheme.before_engines(self)
+        self.phases.scheme, mark = time.monotonic() - mark, time.monotonic()
         self.runtime.start_engines(self)
+        self.phases.runtime, mark = time.monotonic() - mark, time.monotonic()
         self.scheme.after_engines(self)
+        self.phases.scheme, mark = self.phases.scheme + time.monotonic() - mark, time.monotonic()
         self.containers = self.runtime.populate()
-        self.phases.runtime = time.monotonic() - mark
+        self.phases.runtime += time.monotonic() - mark
 
     def down(self) -> None:
         if self.sandbox is None or self.kept:

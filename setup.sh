@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    docker.io iptables iperf3 busybox-static iproute2 util-linux procps \
+    docker.io iptables iperf3 sockperf busybox-static iproute2 util-linux procps \
     iputils-ping tcpdump ethtool openvswitch-switch \
     python3 python3-venv >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv

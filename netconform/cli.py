@@ -3,6 +3,9 @@
     netconform topologies        list shipped topologies and their descriptions
     netconform check FILE...     validate topology files, report every problem
     netconform schema            print the JSON Schema of topology files
+    netconform report [--out OUT] DIR [DIR ...]
+                                 merge runs' report dirs (allure-results/, compare.json) into
+                                 OUT (default: reports) with the Allure HTML report and history
 """
 
 from __future__ import annotations
@@ -22,6 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     elif command == "topologies":
         for name in available():
             print(f"{name:<14} {load(BUILTIN_DIR / f'{name}.yaml').description}")
+    elif command == "report":
+        from pathlib import Path
+
+        from .perf.allure_report import generate
+
+        rest = args[1:]
+        out = Path("reports")
+        if rest[:1] == ["--out"] and len(rest) > 1:
+            out, rest = Path(rest[1]), rest[2:]
+        index = generate([Path(d) for d in rest or ["reports"]], out)
+        print(f"report: {index}")
     elif command == "check" and len(args) > 1:
         failed = 0
         for path in args[1:]:

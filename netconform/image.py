@@ -1,7 +1,7 @@
 """The lab's container image, built locally (there is no registry here).
 
-busybox-static (shell, ping, nc, httpd, nslookup, ip), iperf3 with the
-libraries ``ldd`` names, and two scripts: ``/serve`` starts the whoami web
+busybox-static (shell, ping, nc, httpd, nslookup, ip), iperf3 and
+sockperf (when installed) with the libraries ``ldd`` names, and two scripts: ``/serve`` starts the whoami web
 service on the ports a container serves, ``/www/cgi-bin/whoami`` answers
 with the server's hostname and the peer address it saw.  The tarball is
 cached under ``~/.cache/netconform`` by a digest of everything in it, so it
@@ -20,7 +20,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-RECIPE = 1  # bump when the layout below changes
+RECIPE = 2  # bump when the layout below changes
+# iperf3 for throughput; sockperf (optional) for TCP request/response latency.
+MEASURING_TOOLS = ("iperf3", "sockperf")
 HERE = Path(__file__).parent / "image"
 REPOSITORY = "netconform/probe"
 
@@ -45,11 +47,14 @@ def missing_tools() -> list[str]:
 
 
 def _binaries() -> list[Path]:
-    """Busybox, iperf3 and the shared libraries iperf3 needs, by real path."""
-    iperf3 = Path(shutil.which("iperf3"))
-    libs = re.findall(r"(/\S+) \(0x", subprocess.run(["ldd", str(iperf3)], capture_output=True,
-                                                     text=True, check=True).stdout)
-    return [Path(shutil.which("busybox")), iperf3, *map(Path, libs)]
+    """Busybox, the measuring tools and the shared libraries they need, by real path."""
+    tools = [Path(shutil.which(t)) for t in MEASURING_TOOLS if shutil.which(t)]
+    libs: list[str] = []
+    for tool in tools:
+        found = re.findall(r"(/\S+) \(0x", subprocess.run(["ldd", str(tool)], capture_output=True,
+                                                           text=True, check=True).stdout)
+        libs += [lib for lib in found if lib not in libs]
+    return [Path(shutil.which("busybox")), *tools, *map(Path, libs)]
 
 
 def build() -> Image:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import allure
 import pytest
 
 from . import registry
@@ -40,6 +41,9 @@ class LabSpec:
     def id(self) -> str:
         return f"{self.topology.name}@{self.provider}-{self.runtime}"
 
+    def __repr__(self) -> str:  # how reports (Allure) show the parameter
+        return self.id
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("netconform", "netconform: container networking labs")
@@ -54,8 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave each lab up after the run and print how to enter and remove it")
     group.addoption("--list-topologies", action="store_true",
                     help="list the shipped topologies with their descriptions and exit")
+    group.addoption("--bench-samples", type=int, default=3, metavar="N",
+                    help="iperf3 samples per path and metric in the bench suite (default: 3)")
+    group.addoption("--bench-seconds", type=int, default=2, metavar="S",
+                    help="seconds per iperf3 sample, after 1 s of omitted warm-up (default: 2)")
     group.addoption("--report-dir", default=None, metavar="DIR",
-                    help="write conformance.json and conformance.md (checks and matrices per lab) to DIR")
+                    help="write conformance.{json,md} (checks and matrices per lab) and, with the bench "
+                         "suite, compare.{json,md} and charts to DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "'multihost' or 'scheme:NAME'")
     config.addinivalue_line("markers", "mutates: the test changes its lab; it runs after the tests "
                                        "that only observe the same lab")
+    config.addinivalue_line("markers", "bench: a benchmark (iperf3, latency); select with -m bench, "
+                                       "leave out with -m 'not bench'")
     config.stash[_KEPT] = []
     report_dir = config.option.report_dir
     config.stash[REPORT] = Report(Path(report_dir)) if report_dir else None
@@ -134,6 +145,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     order = {key: i for i, key in enumerate(dict.fromkeys(map(lab_of, items)))}
     items.sort(key=lambda item: (order[lab_of(item)], item.get_closest_marker("mutates") is not None))
+
+
+@pytest.fixture(autouse=True)
+def _allure_labels(request: pytest.FixtureRequest) -> None:
+    """Label lab tests so Allure groups them: epic (conformance or benchmarks), feature
+    (scheme), story (topology), with provider and runtime as parameters."""
+    spec = getattr(getattr(request.node, "callspec", None), "params", {}).get("lab")
+    if not isinstance(spec, LabSpec):
+        return
+    allure.dynamic.epic("benchmarks" if request.node.get_closest_marker("bench") else "conformance")
+    allure.dynamic.feature(f"scheme {spec.topology.scheme}")
+    allure.dynamic.story(spec.topology.name)
+    for name, value in (("topology", spec.topology.name), ("scheme", spec.topology.scheme),
+                        ("provider", spec.provider), ("runtime", spec.runtime)):
+        allure.dynamic.parameter(name, value)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.lab
 
 def test_full_run_leaves_root_namespace_untouched():
     before = rootns.take()
-    result = run_pytest("--topology=all", "suites")
+    result = run_pytest("--topology=all", "-m", "not bench", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
     assert before.diff(rootns.take()) == {}
@@ -117,8 +117,9 @@ def test_keep_lab_prints_working_commands_and_removal():
 
 def test_xdist_runs_labs_side_by_side():
     before = rootns.take()
-    result = run_pytest("-n", "2", "--dist", "loadgroup", "--topology=bridge,link", "suites")
+    result = run_pytest("-n", "2", "--dist", "loadgroup", "-rs", "--topology=bridge,link", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
+    assert "benchmarks do not run under pytest-xdist" in result.stdout
     assert before.diff(rootns.take()) == {}
 
 

@@ -1,0 +1,1 @@
+"""Performance measurement: iperf3 throughput, latency, baselines, comparison."""

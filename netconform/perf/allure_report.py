@@ -1,0 +1,85 @@
+"""The HTML report: one or more runs' results merged into one Allure report with history.
+
+``netconform report DIR [DIR ...]`` takes report directories (each with
+``allure-results/`` and ``compare.json``, as ``--report-dir`` and
+``--alluredir`` write them), merges the comparisons, adds the comparison
+to the Allure results as an entry of its own (tables and charts attached),
+and generates ``OUT/allure-report`` with Allure 3 from the npm registry (no
+Java), keeping history in ``OUT/history/history.jsonl`` so trends grow run
+after run.  The nightly workflow's merge job runs the same command.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from ..image import cache_dir
+from .compare import merge, write
+
+ALLURE = "allure@3"
+
+
+def allure_command() -> list[str]:
+    """The Allure 3 CLI: on PATH, or installed once with npm into the cache."""
+    if shutil.which("allure"):
+        return ["allure"]
+    prefix = cache_dir() / "allure"
+    binary = prefix / "node_modules" / ".bin" / "allure"
+    if not binary.exists():
+        if shutil.which("npm") is None:
+            raise RuntimeError("the Allure report needs Node.js and npm (apt: nodejs npm)")
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", ALLURE],
+                       check=True, capture_output=True)
+    return [str(binary)]
+
+
+def comparison_entry(results: Path, files: list[Path]) -> None:
+    """Put the comparison into the Allure results as a result of its own, files attached."""
+    attachments = []
+    for path in files:
+        source = f"{uuid.uuid4()}-attachment{path.suffix}"
+        shutil.copy(path, results / source)
+        kind = {".svg": "image/svg+xml", ".json": "application/json"}.get(path.suffix, "text/markdown")
+        attachments.append({"name": path.name, "source": source, "type": kind})
+    result = {"uuid": str(uuid.uuid4()), "name": "Comparison across schemes",
+              "fullName": "netconform.comparison", "status": "passed", "stage": "finished",
+              "historyId": "netconform-comparison",
+              "labels": [{"name": "epic", "value": "benchmarks"},
+                         {"name": "feature", "value": "comparison across schemes"},
+                         {"name": "suite", "value": "comparison"}],
+              "attachments": attachments}
+    (results / f"{result['uuid']}-result.json").write_text(json.dumps(result))
+
+
+def generate(report_dirs: list[Path], out: Path) -> Path:
+    """Merge runs into ``out`` and generate the HTML report; returns its index.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    merged_results = out / "allure-results-merged"
+    shutil.rmtree(merged_results, ignore_errors=True)
+    merged_results.mkdir()
+    comparisons = []
+    for directory in report_dirs:
+        for item in (directory / "allure-results").glob("*"):
+            shutil.copy(item, merged_results / item.name)
+        if (directory / "compare.json").exists():
+            comparisons.append(json.loads((directory / "compare.json").read_text()))
+    if comparisons:
+        files = write(merge(comparisons), out)
+        comparison_entry(merged_results, files)
+    (out / "history").mkdir(exist_ok=True)
+    config = out / "allurerc.json"
+    config.write_text(json.dumps({
+        "name": "netconform", "output": str(out / "allure-report"),
+        "historyPath": str(out / "history" / "history.jsonl"),
+        # Top level: one group per scheme and the comparison across them; then topologies.
+        "plugins": {"awesome": {"options": {"groupBy": ["feature", "story"]}}}}))
+    shutil.rmtree(out / "allure-report", ignore_errors=True)
+    subprocess.run([*allure_command(), "generate", "--config", str(config), str(merged_results)],
+                   check=True, capture_output=True)
+    # Allure puts a single plugin's report at the top, several in folders of their own.
+    return min((out / "allure-report").rglob("index.html"), key=lambda p: len(p.parts))

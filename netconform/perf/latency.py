@@ -1,0 +1,44 @@
+"""Latency: ICMP round trips (ping) and TCP request/response round trips (sockperf)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+
+from ..nodes import Node
+
+SOCKPERF_PORT = 11111
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    p50: float
+    p90: float
+    p99: float
+    unit: str = "us"
+    tool: str = ""
+
+
+def icmp(source: Node, address: str, count: int = 100) -> Percentiles:
+    """Round-trip times of ``count`` pings 10 ms apart, in microseconds."""
+    out = source.exec(["busybox", "ping", "-c", str(count), "-i", "0.01", address],
+                      timeout=count * 0.05 + 10).check("ping").stdout
+    rtts = sorted(float(t) * 1000 for t in re.findall(r"time=([0-9.]+) ms", out))
+    cuts = statistics.quantiles(rtts, n=100, method="inclusive")
+    return Percentiles(cuts[49], cuts[89], cuts[98], tool="busybox ping")
+
+
+def tcp_rr(source: Node, target: Node, address: str, seconds: int = 2) -> Percentiles | None:
+    """Full round trips of small TCP messages (sockperf ping-pong); None without sockperf."""
+    if not target.exec(["sh", "-c", "command -v sockperf"]).ok:
+        return None
+    target.exec(["sh", "-c", f"sockperf sr --tcp -p {SOCKPERF_PORT} >/dev/null 2>&1 &"])
+    for _ in range(20):
+        result = source.exec(["sockperf", "pp", "--tcp", "-i", address, "-p", str(SOCKPERF_PORT),
+                              "-t", str(seconds), "--full-rtt"], timeout=seconds + 20)
+        found = dict(re.findall(r"percentile (\d+)\.000 =\s+([0-9.]+)", result.stdout))
+        if {"50", "90", "99"} <= found.keys():
+            return Percentiles(float(found["50"]), float(found["90"]), float(found["99"]),
+                               tool="sockperf ping-pong")
+    return None

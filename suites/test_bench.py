@@ -1,0 +1,73 @@
+"""Benchmarks: iperf3 throughput and latency on every path a lab offers.
+
+Selected with ``-m bench`` (and part of the default full run).  Figures
+are recorded, compared with the baseline measured in the same run, and
+written to compare.{json,md} and charts; tests never assert numbers, only
+that every path was measured.
+"""
+
+import json
+
+import allure
+import pytest
+
+from netconform.perf.bench import paused_web_server, round_trips, throughput
+from netconform.perf.compare import Record
+from netconform.perf.paths import bench_paths
+
+pytestmark = pytest.mark.bench
+
+
+def _record(lab, comparison, path, measurements):
+    mtu = _mtu(lab, path.source, path.address)
+    for m in measurements:
+        comparison.records.append(Record(lab.id, lab.topology.name, lab.topology.scheme,
+                                         lab.provider_name, lab.runtime_name, mtu, m))
+        for i, raw in enumerate(m.raw):
+            allure.attach(raw, name=f"{m.path} {m.metric} sample {i + 1} (iperf3 -J)",
+                          attachment_type=allure.attachment_type.JSON)
+        if m.raw:
+            comparison.versions.setdefault("iperf3", json.loads(m.raw[0])["start"]["version"])
+
+
+def _mtu(lab, node_name, address):
+    """MTU of the interface the source routes the path's address through (netlink, not /sys)."""
+    node = lab.node(node_name)
+    route = node.exec(["busybox", "ip", "route", "get", address]).stdout.split()
+    device = route[route.index("dev") + 1] if "dev" in route else "eth0"
+    link = node.exec(["busybox", "ip", "link", "show", device]).stdout.split()
+    return int(link[link.index("mtu") + 1]) if "mtu" in link else None
+
+
+def _versions(lab, comparison):
+    comparison.versions.setdefault("docker", lab.engine(lab.topology.hosts[0].name).version()["Version"])
+    if lab.topology.scheme == "ovs-gre":
+        out = lab.hosts[lab.topology.hosts[0].name].exec(["ovs-vswitchd", "--version"]).stdout
+        comparison.versions.setdefault("openvswitch", out.split()[-1] if out else "?")
+
+
+def test_throughput(lab, baseline, bench_settings, comparison):
+    """TCP one stream and parallel streams, UDP at a fixed rate, on each path."""
+    _versions(lab, comparison)
+    paths = bench_paths(lab)
+    assert paths, f"{lab.id} offers no path to measure"
+    for path in paths:
+        source, target = lab.node(path.source), lab.node(path.target)
+        if path.paused:
+            with paused_web_server(target, path.server_port):
+                found = throughput(path.kind, source, target, path.address, bench_settings,
+                                   port=path.port, server_port=path.server_port, udp=False)
+        else:
+            found = throughput(path.kind, source, target, path.address, bench_settings)
+        assert all(m.summary.median > 0 for m in found), f"{path}: nothing got through"
+        _record(lab, comparison, path, found)
+
+
+def test_latency(lab, baseline, bench_settings, comparison):
+    """ICMP round trips and TCP request/response round trips (p50, p90, p99) on each path."""
+    for path in bench_paths(lab):
+        source, target = lab.node(path.source), lab.node(path.target)
+        found = round_trips(path.kind, source, target, path.address,
+                            port=path.port if path.paused else None, settings=bench_settings)
+        assert found, f"{path}: no latency measured"
+        _record(lab, comparison, path, found)

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from netconform.lab import Lab
-from netconform.perf.bench import Settings, paused_web_server, round_trips, throughput
+from netconform.perf.bench import Settings, path_round_trips, path_throughput
 from netconform.perf.paths import bench_paths
 from netconform.topology import load, resolve
 
@@ -30,15 +30,7 @@ def main() -> int:
     with Lab(load(resolve(args.topology)[0])) as lab:
         print(f"{'path':<18} {'metric':<13} {'wall s':>7} {'tool s':>7} {'overhead s':>11} {'share':>6}")
         for path in bench_paths(lab):
-            source, target = lab.node(path.source), lab.node(path.target)
-            if path.paused:
-                with paused_web_server(target, path.server_port):
-                    found = throughput(path.kind, source, target, path.address, settings,
-                                       port=path.port, server_port=path.server_port, udp=False)
-            else:
-                found = throughput(path.kind, source, target, path.address, settings)
-            found += round_trips(path.kind, source, target, path.address,
-                                 port=path.port if path.paused else None, settings=settings)
+            found = path_throughput(lab, path, settings) + path_round_trips(lab, path, settings)
             for m in found:
                 share = m.overhead_seconds / m.wall_seconds if m.wall_seconds else 0.0
                 print(f"{m.path:<18} {m.metric:<13} {m.wall_seconds:>7.2f} {m.tool_seconds:>7.2f} "

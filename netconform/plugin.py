@@ -76,6 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "bench: a benchmark (iperf3, latency); select with -m bench, "
                                        "leave out with -m 'not bench'")
     config.stash[_KEPT] = []
+    for option in ("bench_samples", "bench_seconds"):
+        if getattr(config.option, option) < 1:
+            raise pytest.UsageError(f"--{option.replace('_', '-')}: "
+                                    f"{getattr(config.option, option)} is not allowed; allowed: 1 or more")
     report_dir = config.option.report_dir
     config.stash[REPORT] = Report(Path(report_dir)) if report_dir else None
     # Under xdist the controller sees every check's outcome and writes the report.

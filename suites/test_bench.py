@@ -11,7 +11,7 @@ import json
 import allure
 import pytest
 
-from netconform.perf.bench import paused_web_server, round_trips, throughput
+from netconform.perf.bench import path_round_trips, path_throughput
 from netconform.perf.compare import Record
 from netconform.perf.paths import bench_paths
 
@@ -52,13 +52,7 @@ def test_throughput(lab, baseline, bench_settings, comparison):
     paths = bench_paths(lab)
     assert paths, f"{lab.id} offers no path to measure"
     for path in paths:
-        source, target = lab.node(path.source), lab.node(path.target)
-        if path.paused:
-            with paused_web_server(target, path.server_port):
-                found = throughput(path.kind, source, target, path.address, bench_settings,
-                                   port=path.port, server_port=path.server_port, udp=False)
-        else:
-            found = throughput(path.kind, source, target, path.address, bench_settings)
+        found = path_throughput(lab, path, bench_settings)
         assert all(m.summary.median > 0 for m in found), f"{path}: nothing got through"
         _record(lab, comparison, path, found)
 
@@ -66,8 +60,6 @@ def test_throughput(lab, baseline, bench_settings, comparison):
 def test_latency(lab, baseline, bench_settings, comparison):
     """ICMP round trips and TCP request/response round trips (p50, p90, p99) on each path."""
     for path in bench_paths(lab):
-        source, target = lab.node(path.source), lab.node(path.target)
-        found = round_trips(path.kind, source, target, path.address,
-                            port=path.port if path.paused else None, settings=bench_settings)
+        found = path_round_trips(lab, path, bench_settings)
         assert found, f"{path}: no latency measured"
         _record(lab, comparison, path, found)

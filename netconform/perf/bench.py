@@ -108,3 +108,19 @@ def paused_web_server(node: Node, port: int):
         yield
     finally:
         node.exec(["sh", "-c", f"httpd -f -p {port} -h /www >/dev/null 2>&1 & echo $! > {pidfile}"])
+
+
+def path_throughput(lab, path, settings: Settings) -> list[Measurement]:
+    """Throughput on one of a lab's paths (``perf.paths``), through the real DNAT where published."""
+    source, target = lab.node(path.source), lab.node(path.target)
+    if not path.paused:
+        return throughput(path.kind, source, target, path.address, settings)
+    with paused_web_server(target, path.server_port):
+        return throughput(path.kind, source, target, path.address, settings, port=path.port,
+                          server_port=path.server_port, udp=False)
+
+
+def path_round_trips(lab, path, settings: Settings) -> list[Measurement]:
+    """Latency on one of a lab's paths (no sockperf behind DNAT: it needs a port of its own)."""
+    return round_trips(path.kind, lab.node(path.source), lab.node(path.target), path.address,
+                       port=path.port if path.paused else None, settings=settings)

@@ -39,7 +39,9 @@ def test_compare_json_has_every_path_with_its_figures(bench_run):
     assert {("bridge", "same-host"), ("bridge", "to-ext"), ("vxlan", "cross-host"),
             ("vxlan", "underlay"), ("vxlan", "ext-to-published")} <= paths
     for record in data["records"]:
-        assert {"median", "min", "max", "ci95", "ratio_to_baseline", "cpu_bound", "mtu"} <= record.keys()
+        assert {"median", "min", "max", "ci95", "ratio_to_baseline", "cpu_bound", "mtu",
+                "provider", "runtime", "topology", "scheme"} <= record.keys()
+        assert {"kernel", "iperf3", "docker"} <= record["versions"].keys()
     assert {b["metric"] for b in data["baseline"]} >= {"tcp", "tcp-parallel", "udp", "icmp-rtt"}
     assert (bench_run / "throughput.svg").read_text().startswith("<svg")
 

@@ -53,6 +53,7 @@ class Comparison:
                     "median": s.median, "min": s.min, "max": s.max, "ci95": list(s.ci95), "n": s.n,
                     "spread": round(s.spread, 4), "ratio_to_baseline": self.ratio(m),
                     "cpu_bound": m.cpu_bound, "samples": list(m.samples), "extra": m.extra,
+                    "versions": self.versions,
                     "harness_overhead_seconds": round(m.overhead_seconds, 3)}
         return {
             "schema": SCHEMA_VERSION,

@@ -63,6 +63,12 @@ def stack(topo: Topology, name: str) -> Stack:
     return Stack("container", name, c.host, network_of(topo, name))
 
 
+def own_stacks(topo: Topology) -> list:
+    """Containers with a network stack of their own (not host or container mode, not none)."""
+    return [c for c in topo.containers
+            if stack(topo, c.name).kind == "container" and stack(topo, c.name).owner == c.name]
+
+
 def network_of(topo: Topology, name: str) -> str | None:
     """The Docker network a container is on: its user network, or the scheme's."""
     c = topo.container(name)
@@ -141,8 +147,8 @@ def targets(topo: Topology, addresses: dict[str, str]) -> list[Target]:
     for host in topo.hosts:
         ports = open_ports(topo, host.name) | closed_ports(topo, host.name)
         found.append(Target(host.name, addresses[host.name], tuple(sorted(ports))))
-    for c in topo.containers:
-        if stack(topo, c.name).kind == "container" and c.name in addresses:
+    for c in own_stacks(topo):
+        if c.name in addresses:
             found.append(Target(c.name, addresses[c.name], c.ports))
     return found
 

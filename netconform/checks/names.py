@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..expect import stack
+from ..expect import own_stacks
 from ..infra import infra
 from ..lab import Lab
 
@@ -63,7 +63,7 @@ def embedded_dns(lab: Lab) -> list[str]:
     """
     problems = []
     topo = lab.topology
-    members = [c for c in topo.containers if stack(topo, c.name).kind == "container"]
+    members = own_stacks(topo)
     for c in (m for m in members if m.mode == "network"):
         others = [o for o in members if o.name != c.name]
         found = resolve(lab, c.name, [o.name for o in others])

@@ -16,7 +16,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from ..expect import network_of, stack
+from ..expect import network_of, own_stacks
 from ..lab import Lab
 
 CAPTURE = "/run/lab/capture.pcap"
@@ -70,8 +70,7 @@ class Path:
 
 def cross_path(lab: Lab) -> Path | None:
     topo, scheme = lab.topology, lab.scheme
-    mine = [c for c in topo.containers if stack(topo, c.name).kind == "container"
-            and network_of(topo, c.name) == scheme.network]
+    mine = [c for c in own_stacks(topo) if network_of(topo, c.name) == scheme.network]
     for a in mine:
         for b in mine:
             if a.host != b.host:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..checks.path import cross_path
-from ..expect import network_of, promise, stack
+from ..expect import network_of, own_stacks, promise
 from ..lab import Lab
 from .iperf import PORT
 
@@ -31,7 +31,7 @@ class BenchPath:
 
 def bench_paths(lab: Lab) -> list[BenchPath]:
     topo, scheme = lab.topology, lab.scheme
-    own = [c for c in topo.containers if stack(topo, c.name).kind == "container"]
+    own = own_stacks(topo)
     address = {c.name: lab.containers[c.name].addresses.get(network_of(topo, c.name)) for c in own}
     found = []
     same = [(a, b) for a in own for b in own if a.name < b.name and a.host == b.host

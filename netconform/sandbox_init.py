@@ -69,7 +69,10 @@ def remove_cgroups(run_id: str) -> None:
 
 
 def teardown(run_id: str) -> None:
-    os.kill(-1, signal.SIGKILL)
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # nothing but PID 1 left
     deadline = time.monotonic() + 10
     while others_alive() and time.monotonic() < deadline:
         reap()

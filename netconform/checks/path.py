@@ -16,8 +16,11 @@ import struct
 import time
 from dataclasses import dataclass
 
-from ..expect import network_of, own_stacks
+from docker.types import EndpointSpec
+
+from ..expect import Probe, network_of, own_stacks
 from ..lab import Lab
+from ..measure import run_probes
 
 CAPTURE = "/run/lab/capture.pcap"
 # Swarm's control traffic is not the data path.
@@ -166,11 +169,6 @@ def ingress(lab: Lab, timeout: float = 60) -> list[str]:
 
     Runs only where the kernel has IPVS; the suite skips it otherwise.
     """
-    from docker.types import EndpointSpec
-
-    from ..expect import Probe
-    from ..measure import run_probes
-
     hosts = [h.name for h in lab.topology.hosts]
     manager = lab.engine(hosts[0])
     service = manager.services.create(lab.runtime.image.tag, command=["/serve", "80"], name="mesh",

@@ -15,6 +15,7 @@ from ..expect import network_of, own_stacks, promise
 from ..lab import Lab
 from .iperf import PORT
 
+
 @dataclass(frozen=True)
 class BenchPath:
     kind: str

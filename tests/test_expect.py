@@ -1,6 +1,10 @@
 """The promise of each mode, checked as data (no lab needed)."""
 
+from dataclasses import replace
+
 from netconform.expect import Probe, expected, probes, promise, stack
+from netconform.topology import Rule
+from netconform.topology.model import Expect
 
 from .conftest import topology
 
@@ -48,11 +52,7 @@ def test_published_port_open_unpublished_closed():
     assert ports == {None, 80, 8080, 9000, 9090}
 
 
-def test_topology_overrides_win(tmp_path):
-    from dataclasses import replace
-    from netconform.topology import Rule
-    from netconform.topology.model import Expect
-
+def test_topology_overrides_win():
     topo = replace(topology("bridge"), expect=Expect(isolate=(Rule("c1", "c2"),)))
     assert not expected(topo, Probe("c1", "c2", "172.30.1.3", "icmp"))
     assert expected(topo, Probe("c2", "c1", "172.30.1.2", "icmp"))

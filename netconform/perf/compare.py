@@ -42,9 +42,8 @@ class Comparison:
         base = next((b for b in self.baseline if b.metric == m.metric), None)
         if base is None or not base.summary.median or not m.summary.median:
             return None
-        if m.unit == "bit/s":
-            return m.summary.median / base.summary.median
-        return m.summary.median / base.summary.median  # latency: times the baseline's p50
+        # Throughput: fraction of the machine's limit; latency: times the baseline's p50.
+        return m.summary.median / base.summary.median
 
     def as_json(self) -> dict:
         def entry(m: Measurement, **where) -> dict:

@@ -220,9 +220,6 @@ class Topology:
     def containers_on(self, host: str) -> tuple[Container, ...]:
         return tuple(c for c in self.containers if c.host == host)
 
-    def has_mode(self, mode: str) -> bool:
-        return any(c.mode == mode for c in self.containers)
-
     def underlay_address(self, host: str) -> ipaddress.IPv4Interface:
         """The host's underlay address: given, or the host's position plus one."""
         given = self.host(host).underlay

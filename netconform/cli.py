@@ -6,6 +6,8 @@
     netconform report [--out OUT] DIR [DIR ...]
                                  merge runs' report dirs (allure-results/, compare.json) into
                                  OUT (default: reports) with the Allure HTML report and history
+    netconform box [--force]     build the vagrant-libvirt box from Debian packages (cached
+                                 until its package list changes) and print its path
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
             out, rest = Path(rest[1]), rest[2:]
         index = generate([Path(d) for d in rest or ["reports"]], out)
         print(f"report: {index}")
+    elif command == "box" and args[1:] in ([], ["--force"]):
+        from .vm import box
+
+        built = box.build(force=args[1:] == ["--force"])
+        print(f"box: {built.path} (vagrant box {box.NAME}, digest {built.digest})")
     elif command == "check" and len(args) > 1:
         failed = 0
         for path in args[1:]:

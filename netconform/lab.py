@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import registry
-from .nodes import ContainerNode, NamespaceNode, Node
+from .nodes import ContainerNode, HostNode, NamespaceNode, Node
 from .result import Result
 from .sandbox import Sandbox
 from .schemes import SCHEMES
@@ -39,7 +39,7 @@ class Lab:
     runtime_name: str = "docker"
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     sandbox: Sandbox | None = None
-    hosts: dict[str, NamespaceNode] = field(default_factory=dict)
+    hosts: dict[str, HostNode] = field(default_factory=dict)
     containers: dict[str, ContainerNode] = field(default_factory=dict)
     phases: Phases = field(default_factory=Phases)
     kept: bool = False
@@ -56,7 +56,9 @@ class Lab:
 
     def missing(self) -> str | None:
         """Why this lab cannot be built here (a skip reason), or None."""
-        return self.provider.missing() or self.runtime.missing() or self.scheme.missing()
+        # A scheme's kernel probes look at this machine's kernel: they say nothing of VMs'.
+        scheme = self.scheme.missing() if self.provider.local_kernel else None
+        return self.provider.missing() or self.runtime.missing() or scheme
 
     def __enter__(self) -> Lab:
         try:
@@ -89,7 +91,10 @@ class Lab:
             return
         mark = time.monotonic()
         try:
-            self.runtime.down(self.sandbox)
+            try:
+                self.runtime.down()
+            finally:
+                self.provider.down()
         finally:
             self.sandbox.close()
             self.phases.down = time.monotonic() - mark

@@ -2,13 +2,20 @@
 
 As in pytest-testinfra, a backend is a few lines behind one ``run``
 contract: ``exec(argv, timeout, input) -> Result``, one process per command
-and no long-lived shells.
+and no long-lived shells.  Hosts add what the runtime and schemes need
+beyond that (``HostNode``): start a daemon, reach one of its unix sockets,
+read and write files, and the name of the underlay NIC.  A host is a
+namespace here (``NamespaceNode``) or a machine reached over SSH
+(``SshNode``: VMs of the vagrant provider, hosts of an ssh inventory).
 """
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 from .result import Result
@@ -24,6 +31,20 @@ class Node(Protocol):
     def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result: ...
 
 
+class HostNode(Node, Protocol):
+    address: str  # its underlay address
+    nic: str  # its underlay interface
+    workdir: str  # where the lab keeps daemons' state on it
+
+    def spawn(self, argv: list[str], log: str) -> subprocess.Popen: ...
+
+    def socket(self, path: str, timeout: float = 30) -> Path: ...
+
+    def read(self, path: str) -> str: ...
+
+    def write(self, path: str, text: str) -> None: ...
+
+
 @dataclass
 class NamespaceNode:
     """A host or ext: a network namespace inside the lab's sandbox."""
@@ -32,9 +53,79 @@ class NamespaceNode:
     kind: Kind
     sandbox: Sandbox = field(repr=False)
     address: str  # its underlay address
+    nic: str = "eth0"
+    workdir: str = "/run/lab"  # the sandbox's own tmpfs
 
     def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
         return self.sandbox.run(argv, netns=self.name, input=input, timeout=timeout)
+
+    def spawn(self, argv: list[str], log: str) -> subprocess.Popen:
+        """Start a daemon in this namespace; it dies with the sandbox at the latest."""
+        return self.sandbox.spawn(argv, self.name, self.sandbox.path(log))
+
+    def socket(self, path: str, timeout: float = 30) -> Path:
+        """A unix socket of this host, as the pytest process reaches it (once it exists)."""
+        return _wait_for(self.sandbox.path(path), timeout)
+
+    def read(self, path: str) -> str:
+        return self.sandbox.path(path).read_text(errors="replace")
+
+    def write(self, path: str, text: str) -> None:
+        self.sandbox.path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.sandbox.path(path).write_text(text)
+
+
+@dataclass
+class SshNode:
+    """A machine reached over SSH, from inside the lab's sandbox (netns ``via``).
+
+    One master connection per host (``ControlMaster``, set in ``config``)
+    carries every command; commands run as root through ``sudo -n`` and are
+    bounded by ``timeout`` on the far side too.  Unix sockets are forwarded
+    into the sandbox's /run, so the Docker SDK talks to a remote engine as
+    it does to a local one.
+    """
+
+    name: str
+    kind: Kind
+    sandbox: Sandbox = field(repr=False)
+    address: str  # its underlay address
+    nic: str
+    config: str  # ssh_config inside the sandbox, with a Host entry for ``name``
+    user: str  # the login user (sockets are handed to it for forwarding)
+    via: str = "lan"  # the sandbox namespace that reaches its SSH address
+    workdir: str = "/var/lib/netconform"
+
+    def _ssh(self, remote: str, *options: str) -> list[str]:
+        return ["ssh", "-F", self.config, *options, self.name, remote]
+
+    def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
+        remote = f"sudo -n timeout -s KILL {int(timeout)} {shlex.join(argv)}"
+        done = self.sandbox.run(self._ssh(remote), netns=self.via, input=input, timeout=timeout + 10)
+        return Result(tuple(argv), done.rc, done.stdout, done.stderr, done.duration)
+
+    def spawn(self, argv: list[str], log: str) -> subprocess.Popen:
+        """Start a daemon in the foreground of an SSH session; its output goes to ``log`` there."""
+        remote = f"sudo -n sh -c {shlex.quote(f'exec {shlex.join(argv)} >>{log} 2>&1')}"
+        local = self.sandbox.path(f"/run/lab/ssh/{self.name}-{Path(log).name}")
+        return self.sandbox.spawn(self._ssh(remote), self.via, local)
+
+    def socket(self, path: str, timeout: float = 30) -> Path:
+        """Forward the remote socket ``path`` into the sandbox once it exists there."""
+        wait = f"i=0; while [ ! -S {path} ] && [ $i -lt {int(timeout * 10)} ]; do sleep 0.1; i=$((i+1)); done"
+        self.exec(["sh", "-c", f"{wait}; chown {self.user} {path}"], timeout=timeout + 5).check(
+            f"socket {path} on {self.name}")
+        local = f"/run/lab/ssh/{self.name}-{Path(path).name}"
+        self.sandbox.spawn(self._ssh("", "-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{local}:{path}"),
+                           self.via, self.sandbox.path(f"{local}.log"))
+        return _wait_for(self.sandbox.path(local), timeout)
+
+    def read(self, path: str) -> str:
+        return self.exec(["cat", path]).stdout
+
+    def write(self, path: str, text: str) -> None:
+        self.exec(["sh", "-c", f'mkdir -p "$(dirname {path})" && cat > {path}'], input=text).check(
+            f"writing {path} on {self.name}")
 
 
 @dataclass
@@ -63,6 +154,15 @@ class ContainerNode:
         """Network name to IPv4 address, as the engine reports them now."""
         nets = self.container.attrs["NetworkSettings"]["Networks"] or {}
         return {name: net["IPAddress"] for name, net in nets.items() if net.get("IPAddress")}
+
+
+def _wait_for(path: Path, timeout: float) -> Path:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.02)
+    return path
 
 
 def _text(data: bytes | None) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-PROVIDERS = {"netns": "netconform.providers.netns:NetnsProvider"}
+PROVIDERS = {"netns": "netconform.providers.netns:NetnsProvider",
+             "vagrant": "netconform.providers.vagrant:VagrantProvider"}
 RUNTIMES = {"docker": "netconform.runtimes.docker:DockerRuntime"}
 
 

@@ -17,6 +17,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from .. import fidelity
 from ..image import cache_dir
 from .compare import merge, write
 
@@ -38,20 +39,22 @@ def allure_command() -> list[str]:
     return [str(binary)]
 
 
-def comparison_entry(results: Path, files: list[Path]) -> None:
-    """Put the comparison into the Allure results as a result of its own, files attached."""
+def document_entry(results: Path, files: list[Path], title: str) -> None:
+    """Put a document (the comparison, the fidelity report) into the Allure results as a
+    result of its own, files attached."""
     attachments = []
     for path in files:
         source = f"{uuid.uuid4()}-attachment{path.suffix}"
         shutil.copy(path, results / source)
         kind = {".svg": "image/svg+xml", ".json": "application/json"}.get(path.suffix, "text/markdown")
         attachments.append({"name": path.name, "source": source, "type": kind})
-    result = {"uuid": str(uuid.uuid4()), "name": "Comparison across schemes",
-              "fullName": "netconform.comparison", "status": "passed", "stage": "finished",
-              "historyId": "netconform-comparison",
+    key = title.split()[0].lower()
+    result = {"uuid": str(uuid.uuid4()), "name": title,
+              "fullName": f"netconform.{key}", "status": "passed", "stage": "finished",
+              "historyId": f"netconform-{key}",
               "labels": [{"name": "epic", "value": "benchmarks"},
-                         {"name": "feature", "value": "comparison across schemes"},
-                         {"name": "suite", "value": "comparison"}],
+                         {"name": "feature", "value": title.lower()},
+                         {"name": "suite", "value": key}],
               "attachments": attachments}
     (results / f"{result['uuid']}-result.json").write_text(json.dumps(result))
 
@@ -62,15 +65,20 @@ def generate(report_dirs: list[Path], out: Path) -> Path:
     merged_results = out / "allure-results-merged"
     shutil.rmtree(merged_results, ignore_errors=True)
     merged_results.mkdir()
-    comparisons = []
+    comparisons, labs = [], {}
     for directory in report_dirs:
         for item in (directory / "allure-results").glob("*"):
             shutil.copy(item, merged_results / item.name)
         if (directory / "compare.json").exists():
             comparisons.append(json.loads((directory / "compare.json").read_text()))
+        if (directory / "conformance.json").exists():
+            labs.update(json.loads((directory / "conformance.json").read_text())["labs"])
+    merged = merge(comparisons)
     if comparisons:
-        files = write(merge(comparisons), out)
-        comparison_entry(merged_results, files)
+        document_entry(merged_results, write(merged, out), "Comparison across schemes")
+    if fidelity.pairs(labs):
+        document = fidelity.compare(labs, merged["records"])
+        document_entry(merged_results, fidelity.write(document, out), "Fidelity across providers")
     (out / "history").mkdir(exist_ok=True)
     config = out / "allurerc.json"
     config.write_text(json.dumps({

@@ -126,14 +126,14 @@ def markdown(data: dict) -> str:
 
 def throughput_chart(data: dict) -> str:
     bars = [r for r in _rows(data) if r["metric"] == "tcp"]
-    return _bar_chart("TCP throughput, one stream (Gbit/s; bar: median, whisker: min–max)",
+    return bar_chart("TCP throughput, one stream (Gbit/s; bar: median, whisker: min–max)",
                       [(f"{r['topology']} {r['path']}", r["median"] / 1e9, r["min"] / 1e9, r["max"] / 1e9)
                        for r in bars])
 
 
 def latency_chart(data: dict) -> str:
     bars = [r for r in _rows(data) if r["metric"] == "tcp-rr"]
-    return _bar_chart("TCP request/response round trip (µs; bar: p50, whisker: p50–p99)",
+    return bar_chart("TCP request/response round trip (µs; bar: p50, whisker: p50–p99)",
                       [(f"{r['topology']} {r['path']}", r["extra"]["p50"], r["extra"]["p50"],
                         r["extra"]["p99"]) for r in bars])
 
@@ -142,7 +142,7 @@ def _gbit(bps: float) -> str:
     return f"{bps / 1e9:.2f} Gbit/s"
 
 
-def _bar_chart(title: str, bars: list[tuple[str, float, float, float]]) -> str:
+def bar_chart(title: str, bars: list[tuple[str, float, float, float]]) -> str:
     """A horizontal bar chart with whiskers, as self-contained SVG."""
     row, left, width = 22, 260, 460
     top = max((b[3] for b in bars), default=1.0) or 1.0

@@ -27,6 +27,7 @@ echo "name=ext peer=$REMOTE_ADDR"
 
 class NetnsProvider:
     name = "netns"
+    local_kernel = True  # hosts share this machine's kernel
 
     def missing(self) -> str | None:
         """Why this provider cannot run here, or None."""
@@ -38,31 +39,43 @@ class NetnsProvider:
         return None
 
     def up(self, topo: Topology, sandbox: Sandbox) -> dict[str, NamespaceNode]:
-        prefix = topo.underlay.prefixlen
-        ext = topo.ext_address()
-        script = ["set -e", "ip netns add lan", "ip -n lan link set lo up",
-                  "ip -n lan link add name lan type bridge", "ip -n lan link set lan up"]
-        members = [(h.name, topo.underlay_address(h.name)) for h in topo.hosts] + [("ext", ext)]
-        for name, address in members:
-            script += [
-                f"ip netns add {name}",
-                f"ip -n {name} link set lo up",
-                f"ip -n lan link add name {name} type veth peer name eth0 netns {name}",
-                f"ip -n lan link set {name} master lan up",
-                f"ip -n {name} addr add {address.ip}/{prefix} dev eth0",
-                f"ip -n {name} link set eth0 up",
-            ]
-            if name != "ext":
-                script.append(f"ip -n {name} route add default via {ext.ip}")
-        sandbox.run(["sh", "-c", "\n".join(script)]).check("building the underlay")
-        www = sandbox.path("/run/lab/www-ext/cgi-bin")
-        www.mkdir(parents=True)
-        (www / "whoami").write_text(WHOAMI_EXT)
-        (www / "whoami").chmod(0o755)
-        sandbox.run(["busybox", "httpd", "-p", "80", "-h", "/run/lab/www-ext"],
-                    netns="ext").check("starting ext's web service")
-        sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
-                      sandbox.path("/run/lab/ext-dns.log"))
-        nodes = {name: NamespaceNode(name, "ext" if name == "ext" else "host", sandbox, str(address.ip))
-                 for name, address in members}
-        return nodes
+        members = [(h.name, topo.underlay_address(h.name)) for h in topo.hosts]
+        build_underlay(topo, sandbox, members)
+        ext = start_ext(topo, sandbox)
+        return {**{name: NamespaceNode(name, "host", sandbox, str(address.ip)) for name, address in members},
+                "ext": ext}
+
+    def down(self) -> None:
+        """Nothing to do: the hosts are namespaces, and go with the sandbox."""
+
+
+def build_underlay(topo: Topology, sandbox: Sandbox, hosts: list[tuple[str, object]]) -> None:
+    """The namespace ``lan`` with the bridge ``lan``, and ext and ``hosts`` (namespaces) on it."""
+    prefix, ext = topo.underlay.prefixlen, topo.ext_address()
+    script = ["set -e", "ip netns add lan", "ip -n lan link set lo up",
+              "ip -n lan link add name lan type bridge", "ip -n lan link set lan up"]
+    for name, address in [*hosts, ("ext", ext)]:
+        script += [
+            f"ip netns add {name}",
+            f"ip -n {name} link set lo up",
+            f"ip -n lan link add name {name} type veth peer name eth0 netns {name}",
+            f"ip -n lan link set {name} master lan up",
+            f"ip -n {name} addr add {address.ip}/{prefix} dev eth0",
+            f"ip -n {name} link set eth0 up",
+        ]
+        if name != "ext":
+            script.append(f"ip -n {name} route add default via {ext.ip}")
+    sandbox.run(["sh", "-c", "\n".join(script)]).check("building the underlay")
+
+
+def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
+    """ext's services: the whoami page on port 80 and the NXDOMAIN resolver."""
+    www = sandbox.path("/run/lab/www-ext/cgi-bin")
+    www.mkdir(parents=True)
+    (www / "whoami").write_text(WHOAMI_EXT)
+    (www / "whoami").chmod(0o755)
+    sandbox.run(["busybox", "httpd", "-p", "80", "-h", "/run/lab/www-ext"],
+                netns="ext").check("starting ext's web service")
+    sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
+                  sandbox.path("/run/lab/ext-dns.log"))
+    return NamespaceNode("ext", "ext", sandbox, str(topo.ext_address().ip))

@@ -1,11 +1,14 @@
 """The docker runtime: a real Docker engine per host, driven by the Docker SDK.
 
-Each engine runs inside its host's network namespace (``nsenter --net=``,
-not ``ip netns exec``, which remounts /sys and breaks dockerd's cgroups),
-with its own data-root, exec-root, socket and config under the sandbox's
-private /run, and its containers' cgroups under ``netconform-<run id>``
-so the sandbox can remove them even after ``kill -9``.  Engines start in
-parallel; the SDK reaches each socket through ``/proc/PID/root``.
+Each engine is a dockerd the lab starts on its host (``HostNode.spawn``),
+with its own data-root, exec-root, socket and config under the host's
+workdir and the scheme's address plan on its command line.  On the netns
+provider that is inside the host's namespace (``nsenter --net=``, not ``ip
+netns exec``, which remounts /sys and breaks dockerd's cgroups), with its
+containers' cgroups under ``netconform-<run id>`` so the sandbox can remove
+them even after ``kill -9``; on VMs it is over SSH.  Engines start in
+parallel; the SDK reaches each socket through ``HostNode.socket`` (a path
+under ``/proc/PID/root``, or a socket forwarded over SSH).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from .. import image as probe_image
 from ..nodes import ContainerNode
-from ..sandbox import Sandbox
+from ..result import CommandError
 from ..sandbox_init import CGROUP_PREFIX
 from ..topology import Container
 
@@ -87,34 +90,33 @@ class DockerRuntime:
         return {name: node for nodes in per_host for name, node in nodes.items()}
 
     def _spawn(self, host: str) -> Engine:
-        topo, sandbox, run_id = self.lab.topology, self.lab.sandbox, self.lab.run_id
-        root = f"/run/lab/docker/{host}"
-        sandbox.path(root).mkdir(parents=True)
-        sandbox.path(f"{root}/daemon.json").write_text("{}\n")
+        topo, node, run_id = self.lab.topology, self.lab.hosts[host], self.lab.run_id
+        root = f"{node.workdir}/docker/{host}"
+        node.write(f"{root}/daemon.json", "{}\n")
         argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
                 "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
                 "--pidfile", f"{root}/docker.pid", *self.lab.scheme.engine_args(topo, host),
                 f"--icc={str(topo.host(host).icc).lower()}", "--dns", str(topo.ext_address().ip),
-                "--cgroup-parent", f"/{CGROUP_PREFIX}{run_id}/{host}", "--log-level", "warn"]
-        process = sandbox.spawn(argv, host, sandbox.path(f"{root}/dockerd.log"))
-        return Engine(host, root, process)
+                "--log-level", "warn"]
+        if self.lab.provider.local_kernel:  # on this machine: cgroups the sandbox can remove
+            argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{run_id}/{host}"]
+        return Engine(host, root, node.spawn(argv, f"{root}/dockerd.log"))
 
     def _wait_ready(self, engine: Engine) -> None:
-        sandbox = self.lab.sandbox
-        socket = sandbox.path(f"{engine.root}/docker.sock")
+        node = self.lab.hosts[engine.host]
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if engine.process.poll() is not None:
-                break
-            if socket.exists():
-                try:
-                    engine.client = docker.DockerClient(base_url=f"unix://{socket}", version="auto",
-                                                        timeout=60)
-                    return
-                except docker.errors.DockerException:
-                    pass  # the socket is bound before the API answers
-            time.sleep(0.02)
-        log = sandbox.path(f"{engine.root}/dockerd.log").read_text(errors="replace")
+        try:
+            socket = node.socket(f"{engine.root}/docker.sock", START_TIMEOUT)
+        except (TimeoutError, CommandError):
+            socket = None
+        while socket and time.monotonic() < deadline and engine.process.poll() is None:
+            try:
+                engine.client = docker.DockerClient(base_url=f"unix://{socket}", version="auto",
+                                                    timeout=60)
+                return
+            except docker.errors.DockerException:
+                time.sleep(0.02)  # the socket is bound before the API answers
+        log = node.read(f"{engine.root}/dockerd.log")
         raise RuntimeError(f"dockerd on {engine.host} did not start: " + " / ".join(log.splitlines()[-5:]))
 
     def _populate(self, host: str) -> dict[str, ContainerNode]:
@@ -167,12 +169,12 @@ class DockerRuntime:
 
     # -- tearing down --------------------------------------------------
 
-    def down(self, sandbox: Sandbox) -> None:
+    def down(self) -> None:
         """Remove containers, then stop each engine; the sandbox takes the rest."""
         with ThreadPoolExecutor(max(1, len(self.engines))) as pool:
-            list(pool.map(lambda e: self._stop(sandbox, e), self.engines.values()))
+            list(pool.map(self._stop, self.engines.values()))
 
-    def _stop(self, sandbox: Sandbox, engine: Engine) -> None:
+    def _stop(self, engine: Engine) -> None:
         if engine.client is not None:
             try:
                 for container in engine.client.containers.list(all=True):
@@ -180,9 +182,8 @@ class DockerRuntime:
             except docker.errors.DockerException:
                 pass  # the engine may already be gone; the sandbox still cleans up
             engine.client.close()
-        pidfile = sandbox.path(f"{engine.root}/docker.pid")
-        if pidfile.exists():
-            sandbox.run(["kill", "-TERM", pidfile.read_text().strip()])
+        pidfile = f"{engine.root}/docker.pid"
+        self.lab.hosts[engine.host].exec(["sh", "-c", f"[ ! -f {pidfile} ] || kill -TERM $(cat {pidfile})"])
         try:
             engine.process.wait(15)
         except Exception:

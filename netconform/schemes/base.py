@@ -48,6 +48,10 @@ class Scheme:
     # How the scheme was realised, for the report.
     realised = "Docker's default bridge on each host"
 
+    def realised_in(self, lab: Lab) -> str:
+        """How the scheme was realised in this lab (where it depends on the hosts)."""
+        return self.realised
+
     def missing(self) -> str | None:
         """Why this scheme cannot run here (a skip reason), or None."""
         return None

@@ -25,7 +25,7 @@ class LinuxBridge(Scheme):
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
                       wire="plain")
     bridge, on_underlay = "br0", True
-    realised = "Linux bridge br0 with eth0 enslaved and the underlay address moved onto it"
+    realised = "Linux bridge br0 with the underlay NIC enslaved and the underlay address moved onto it"
 
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
         return topo.underlay
@@ -36,12 +36,12 @@ class LinuxBridge(Scheme):
     def before_engines(self, lab) -> None:
         topo = lab.topology
         for host in topo.hosts:
-            address = topo.underlay_address(host.name)
+            address, nic = topo.underlay_address(host.name), lab.hosts[host.name].nic
             lab.hosts[host.name].exec(["sh", "-c", "\n".join([
                 "set -e",
                 "ip link add name br0 type bridge",
-                f"ip addr del {address} dev eth0",
-                "ip link set eth0 master br0",
+                f"ip addr del {address} dev {nic}",
+                f"ip link set {nic} master br0",
                 f"ip addr add {address} dev br0",
                 "ip link set br0 up",
                 f"ip route add default via {topo.ext_address().ip}"])]).check(f"br0 on {host.name}")
@@ -53,7 +53,7 @@ class Macvlan(Scheme):
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
                       host_reaches_own=False, own_reach_host=False, wire="plain")
     network, on_underlay = "macvlan", True
-    realised = "Docker macvlan network (bridge mode) with parent eth0"
+    realised = "Docker macvlan network (bridge mode) on the underlay NIC"
 
     def missing(self) -> str | None:
         return kernel_lacks("macvlan", "ip link add p0 type veth peer name p1 && "
@@ -78,7 +78,7 @@ class Macvlan(Scheme):
         topo = lab.topology
         for host in topo.hosts:
             lab.engine(host.name).networks.create(
-                self.network, driver="macvlan", options={"parent": "eth0"},
+                self.network, driver="macvlan", options={"parent": lab.hosts[host.name].nic},
                 ipam=IPAMConfig(pool_configs=[IPAMPool(
                     subnet=str(topo.underlay), iprange=str(topo.bridge_subnet(host.name)),
                     gateway=str(topo.ext_address().ip))]))

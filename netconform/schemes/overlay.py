@@ -10,15 +10,15 @@ with the reason (see ``ipvs_missing``).
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 from .base import Promise, Scheme, kernel_lacks
 
 SUBNET = ipaddress.IPv4Network("10.20.0.0/24")
 
 
-def ipvs_missing() -> str | None:
-    if Path("/proc/net/ip_vs").exists():
+def ipvs_missing(lab) -> str | None:
+    """Why the hosts' kernel cannot give swarm its ingress mesh and service VIPs, or None."""
+    if lab.hosts[lab.topology.hosts[0].name].exec(["test", "-e", "/proc/net/ip_vs"]).ok:
         return None
     return "the kernel has no IPVS (/proc/net/ip_vs), which swarm's ingress and service VIPs need"
 

@@ -24,8 +24,10 @@ TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl",
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
 
-def datapath() -> str:
-    return "system" if Path("/sys/module/openvswitch").exists() else "netdev"
+def datapath(lab, host: str) -> str:
+    """The kernel datapath where the host's kernel has the module, else the userspace one."""
+    kernel = lab.hosts[host].exec(["test", "-d", "/sys/module/openvswitch"]).ok
+    return "system" if kernel else "netdev"
 
 
 class OvsGre(Scheme):
@@ -34,9 +36,8 @@ class OvsGre(Scheme):
     # Inner MTU with room for outer IP 20 + GRE 4 + inner Ethernet 14, and to spare.
     promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1400, wire="gre")
 
-    @property
-    def realised(self) -> str:
-        return f"Open vSwitch, {datapath()} datapath, GRE ports, split-horizon flows"
+    def realised_in(self, lab) -> str:
+        return f"Open vSwitch, {datapath(lab, lab.topology.hosts[0].name)} datapath, GRE ports, split-horizon flows"
 
     def missing(self) -> str | None:
         tools = [t for t in TOOLS if shutil.which(t) is None]
@@ -49,13 +50,13 @@ class OvsGre(Scheme):
 
     def before_engines(self, lab) -> None:
         topo = lab.topology
-        if datapath() == "netdev":
+        if "netdev" in {datapath(lab, h.name) for h in topo.hosts}:
             # A real wire carries finished checksums; a veth passes offloaded ones on, which
             # the userspace datapath (reading eth0 through AF_PACKET) cannot complete.
             lab.ext.exec(["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool on ext")
         for host in topo.hosts:
-            run = f"/run/lab/ovs/{host.name}"
-            address = topo.underlay_address(host.name)
+            run, kind = f"/run/lab/ovs/{host.name}", datapath(lab, host.name)
+            address, nic = topo.underlay_address(host.name), lab.hosts[host.name].nic
             vsctl = f"ovs-vsctl --db=unix:{run}/db.sock"
             self._run(lab, host.name, [
                 f"mkdir -p {run}",
@@ -65,15 +66,15 @@ class OvsGre(Scheme):
                 f"{vsctl} --no-wait init",
                 f"ovs-vswitchd unix:{run}/db.sock --pidfile={run}/ovs-vswitchd.pid "
                 f"--unixctl={run}/ovs-vswitchd.ctl --log-file={run}/ovs-vswitchd.log --detach",
-                f"{vsctl} add-br br-phy -- set bridge br-phy datapath_type={datapath()}",
-                f"{vsctl} add-port br-phy eth0",
-                f"ip addr del {address} dev eth0",
+                f"{vsctl} add-br br-phy -- set bridge br-phy datapath_type={kind}",
+                f"{vsctl} add-port br-phy {nic}",
+                f"ip addr del {address} dev {nic}",
                 f"ip addr add {address} dev br-phy",
                 "ip link set br-phy up",
                 # Userspace ports do not fill in offloaded checksums: TCP needs them done in software.
-                *(["ethtool -K br-phy tx off"] if datapath() == "netdev" else []),
+                *(["ethtool -K br-phy tx off"] if kind == "netdev" else []),
                 f"ip route add default via {topo.ext_address().ip}",
-                f"{vsctl} add-br obr0 -- set bridge obr0 datapath_type={datapath()}",
+                f"{vsctl} add-br obr0 -- set bridge obr0 datapath_type={kind}",
             ])
 
     def after_engines(self, lab) -> None:
@@ -92,7 +93,7 @@ class OvsGre(Scheme):
             self._run(lab, host.name, script)
 
     def after_container(self, lab, node) -> None:
-        if datapath() == "netdev":
+        if datapath(lab, node.host) == "netdev":
             lab.netns_exec(node, ["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool tx off")
 
     @staticmethod

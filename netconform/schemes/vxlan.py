@@ -12,7 +12,6 @@ and not installable here.
 from __future__ import annotations
 
 import ipaddress
-import shutil
 
 from .base import Promise, Scheme, covering, kernel_lacks
 
@@ -43,13 +42,14 @@ class Vxlan(Scheme):
 
     def after_engines(self, lab) -> None:
         for host in lab.topology.hosts:
-            self._run(lab, host.name, self.tunnel(lab.topology, host.name))
+            self._run(lab, host.name, self.tunnel(lab, host.name))
 
-    def tunnel(self, topo, host: str) -> list[str]:
+    def tunnel(self, lab, host: str) -> list[str]:
         """Commands that give ``host`` its VXLAN port and flood list."""
+        topo = lab.topology
         local = topo.underlay_address(host).ip
         script = [f"ip link add {self.device} type vxlan id {self.vni} dstport {self.port} "
-                  f"local {local} dev eth0 nolearning",
+                  f"local {local} dev {lab.hosts[host].nic} nolearning",
                   f"ip link set {self.device} mtu {self.promise.mtu} master {self.bridge} up"]
         for other in (h for h in topo.hosts if h.name != host):
             script.append(f"bridge fdb append 00:00:00:00:00:00 dev {self.device} "
@@ -70,9 +70,8 @@ class Weave(Vxlan):
     bridge, device, port, vni = "weave", "vxlan-6784", 6784, 0x7ace
     plan = ipaddress.IPv4Network("10.32.0.0/12")
 
-    @property
-    def realised(self) -> str:
-        if shutil.which("weave"):
+    def realised_in(self, lab) -> str:
+        if lab.hosts[lab.topology.hosts[0].name].exec(["sh", "-c", "command -v weave"]).ok:
             return "weave is installed but this provider realises its data path with kernel VXLAN"
         return "kernel VXLAN emulating Weave Net's fast datapath (weave is not installed)"
 

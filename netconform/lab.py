@@ -43,9 +43,10 @@ class Lab:
     containers: dict[str, ContainerNode] = field(default_factory=dict)
     phases: Phases = field(default_factory=Phases)
     kept: bool = False
+    provider_options: dict = field(default_factory=dict)  # e.g. the ssh provider's inventory
 
     def __post_init__(self) -> None:
-        self.provider = registry.load("provider", self.provider_name)
+        self.provider = registry.load("provider", self.provider_name, **self.provider_options)
         self.runtime = registry.load("runtime", self.runtime_name)
         self.scheme = SCHEMES[self.topology.scheme]
 

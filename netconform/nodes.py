@@ -55,13 +55,14 @@ class NamespaceNode:
     address: str  # its underlay address
     nic: str = "eth0"
     workdir: str = "/run/lab"  # the sandbox's own tmpfs
+    netns: str | None = None  # a namespace path, where it is not the sandbox's /run/netns/NAME
 
     def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
-        return self.sandbox.run(argv, netns=self.name, input=input, timeout=timeout)
+        return self.sandbox.run(argv, netns=self.netns or self.name, input=input, timeout=timeout)
 
     def spawn(self, argv: list[str], log: str) -> subprocess.Popen:
         """Start a daemon in this namespace; it dies with the sandbox at the latest."""
-        return self.sandbox.spawn(argv, self.name, self.sandbox.path(log))
+        return self.sandbox.spawn(argv, self.netns or self.name, self.sandbox.path(log))
 
     def socket(self, path: str, timeout: float = 30) -> Path:
         """A unix socket of this host, as the pytest process reaches it (once it exists)."""
@@ -93,7 +94,7 @@ class SshNode:
     nic: str
     config: str  # ssh_config inside the sandbox, with a Host entry for ``name``
     user: str  # the login user (sockets are handed to it for forwarding)
-    via: str = "lan"  # the sandbox namespace that reaches its SSH address
+    via: str = "lan"  # the namespace (a sandbox one's name, or a path) that reaches its SSH address
     workdir: str = "/var/lib/netconform"
 
     def _ssh(self, remote: str, *options: str) -> list[str]:

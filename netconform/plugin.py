@@ -17,8 +17,12 @@ from pathlib import Path
 import allure
 import pytest
 
+from . import inventory as inventories
 from . import registry
+from .inventory import Inventory
 from .lab import Lab
+from .nodes import SshNode
+from .plan import plan
 from .report import Report
 from .topology import Topology, TopologyError, available, load, resolve
 from .topology.load import BUILTIN_DIR
@@ -36,6 +40,11 @@ class LabSpec:
     topology: Topology
     provider: str
     runtime: str
+    inventory: Inventory | None = None  # the ssh provider's machines
+
+    def lab(self) -> Lab:
+        options = {"inventory": self.inventory} if self.provider == "ssh" else {}
+        return Lab(self.topology, self.provider, self.runtime, provider_options=options)
 
     @property
     def id(self) -> str:
@@ -52,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"files, or 'all' (default: {DEFAULT_TOPOLOGY})")
     group.addoption("--provider", default="netns", choices=sorted(registry.PROVIDERS),
                     help="where hosts come from (default: netns, namespaces on this machine)")
+    group.addoption("--inventory", default=None, metavar="FILE",
+                    help="the ssh provider's machines: addresses, login, underlay NIC (see docs/providers.md)")
+    group.addoption("--dry-run", action="store_true",
+                    help="print what building each lab would do on its hosts, and exit without touching them")
     group.addoption("--runtime", default="docker", choices=sorted(registry.RUNTIMES),
                     help="how containers are made on a host (default: docker, a real engine per host)")
     group.addoption("--keep-lab", action="store_true",
@@ -89,12 +102,30 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     specs = []
     try:
+        inventory = _inventory(config)
         for path in resolve(config.option.topology):
             topo = load(path)
-            specs.append(LabSpec(topo, config.option.provider, config.option.runtime))
+            specs.append(LabSpec(topo, config.option.provider, config.option.runtime, inventory))
+            if inventory is not None:
+                specs[-1].lab().provider.check(topo)
     except TopologyError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[_SPECS] = specs
+    if config.option.dry_run:
+        for spec in specs:
+            print(f"# {spec.id}")
+            print("\n".join(plan(spec.lab())), end="\n\n")
+        pytest.exit("dry run: nothing was built", returncode=0)
+
+
+def _inventory(config: pytest.Config) -> Inventory | None:
+    given, provider = config.option.inventory, config.option.provider
+    if provider == "ssh" and not given:
+        raise TopologyError("--inventory", (("(option)", "is required with --provider ssh; allowed: "
+                                                          "a path to an inventory file"),))
+    if given and provider != "ssh":
+        raise TopologyError("--inventory", (("(option)", f"is for --provider ssh, not {provider}"),))
+    return inventories.load(given) if given else None
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -170,7 +201,7 @@ def _allure_labels(request: pytest.FixtureRequest) -> None:
 def lab(request: pytest.FixtureRequest):
     """A live lab for the topology this test is parametrised with."""
     spec: LabSpec = request.param
-    built = Lab(spec.topology, spec.provider, spec.runtime)
+    built = spec.lab()
     reason = built.missing()
     if reason:
         pytest.skip(reason)
@@ -228,10 +259,15 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 def keep_instructions(kept: Lab) -> list[str]:
     pid = kept.sandbox.pid
     enter = f"nsenter --mount=/proc/{pid}/ns/mnt --pid=/proc/{pid}/ns/pid"
-    lines = [f"  enter {name:<8} {enter} --net=/proc/{pid}/root/run/netns/{name} -- sh"
-             for name in kept.hosts]
+    lines = []
+    for name, node in kept.hosts.items():
+        if isinstance(node, SshNode):  # a machine: ssh to it from the namespace that reaches it
+            lines.append(f"  enter {name:<8} {enter} --net={kept.sandbox.netns(node.via)} -- "
+                         f"ssh -F {node.config} {name}")
+        else:
+            lines.append(f"  enter {name:<8} {enter} --net={kept.sandbox.netns(node.netns or name)} -- sh")
     for name, node in kept.containers.items():
-        socket = f"/proc/{pid}/root/run/lab/docker/{node.host}/docker.sock"
+        socket = kept.runtime.engines[node.host].socket
         lines.append(f"  enter {name:<8} docker -H unix://{socket} exec -it {name} sh")
     lines.append(f"  remove        kill {pid}")
     return lines

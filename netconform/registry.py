@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 
 PROVIDERS = {"netns": "netconform.providers.netns:NetnsProvider",
-             "vagrant": "netconform.providers.vagrant:VagrantProvider"}
+             "vagrant": "netconform.providers.vagrant:VagrantProvider",
+             "ssh": "netconform.providers.ssh:SshProvider"}
 RUNTIMES = {"docker": "netconform.runtimes.docker:DockerRuntime"}
 
 
-def load(kind: str, name: str):
+def load(kind: str, name: str, **options):
     table = {"provider": PROVIDERS, "runtime": RUNTIMES}[kind]
     if name not in table:
         raise KeyError(f"unknown {kind} {name!r}; allowed: {', '.join(table)}")
     module, _, attr = table[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    return getattr(importlib.import_module(module), attr)(**options)

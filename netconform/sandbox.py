@@ -45,8 +45,11 @@ class Sandbox:
         return Path(f"/proc/{self.pid}/root{inside}")
 
     def netns(self, name: str | None) -> str:
+        """The sandbox's own namespace (None), one of its /run/netns (a name), or a path as given."""
         if name is None:
             return f"/proc/{self.pid}/ns/net"
+        if name.startswith("/"):
+            return name
         return str(self.path(f"/run/netns/{name}"))
 
     def command(self, argv: list[str], netns: str | None = None) -> list[str]:

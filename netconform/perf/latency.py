@@ -33,12 +33,15 @@ def tcp_rr(source: Node, target: Node, address: str, seconds: int = 2) -> Percen
     """Full round trips of small TCP messages (sockperf ping-pong); None without sockperf."""
     if not target.exec(["sh", "-c", "command -v sockperf"]).ok:
         return None
-    target.exec(["sh", "-c", f"sockperf sr --tcp -p {SOCKPERF_PORT} >/dev/null 2>&1 &"])
-    for _ in range(20):
-        result = source.exec(["sockperf", "pp", "--tcp", "-i", address, "-p", str(SOCKPERF_PORT),
-                              "-t", str(seconds), "--full-rtt"], timeout=seconds + 20)
-        found = dict(re.findall(r"percentile (\d+)\.000 =\s+([0-9.]+)", result.stdout))
-        if {"50", "90", "99"} <= found.keys():
-            return Percentiles(float(found["50"]), float(found["90"]), float(found["99"]),
-                               tool="sockperf ping-pong")
-    return None
+    server = target.exec(["sh", "-c", f"sockperf sr --tcp -p {SOCKPERF_PORT} >/dev/null 2>&1 & echo $!"])
+    try:
+        for _ in range(20):
+            result = source.exec(["sockperf", "pp", "--tcp", "-i", address, "-p", str(SOCKPERF_PORT),
+                                  "-t", str(seconds), "--full-rtt"], timeout=seconds + 20)
+            found = dict(re.findall(r"percentile (\d+)\.000 =\s+([0-9.]+)", result.stdout))
+            if {"50", "90", "99"} <= found.keys():
+                return Percentiles(float(found["50"]), float(found["90"]), float(found["99"]),
+                                   tool="sockperf ping-pong")
+        return None
+    finally:  # hosts may be someone else's machines: leave no server behind
+        target.exec(["kill", server.stdout.strip()])

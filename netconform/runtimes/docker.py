@@ -17,6 +17,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker
@@ -41,8 +42,9 @@ class Engine:
 
     host: str
     root: str  # its directory inside the sandbox
-    process: object = field(repr=False)  # the nsenter Popen that runs dockerd
+    process: object = field(repr=False)  # the nsenter or ssh Popen that runs dockerd
     client: docker.DockerClient | None = field(default=None, repr=False)
+    socket: Path | None = None  # its API socket, as this process reaches it
 
 
 @dataclass
@@ -90,17 +92,22 @@ class DockerRuntime:
         return {name: node for nodes in per_host for name, node in nodes.items()}
 
     def _spawn(self, host: str) -> Engine:
-        topo, node, run_id = self.lab.topology, self.lab.hosts[host], self.lab.run_id
+        node = self.lab.hosts[host]
         root = f"{node.workdir}/docker/{host}"
         node.write(f"{root}/daemon.json", "{}\n")
+        return Engine(host, root, node.spawn(self.engine_argv(host, root), f"{root}/dockerd.log"))
+
+    def engine_argv(self, host: str, root: str) -> list[str]:
+        """The host's dockerd command line: its own state under ``root``, the scheme's address plan."""
+        topo = self.lab.topology
         argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
                 "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
                 "--pidfile", f"{root}/docker.pid", *self.lab.scheme.engine_args(topo, host),
                 f"--icc={str(topo.host(host).icc).lower()}", "--dns", str(topo.ext_address().ip),
                 "--log-level", "warn"]
         if self.lab.provider.local_kernel:  # on this machine: cgroups the sandbox can remove
-            argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{run_id}/{host}"]
-        return Engine(host, root, node.spawn(argv, f"{root}/dockerd.log"))
+            argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{self.lab.run_id}/{host}"]
+        return argv
 
     def _wait_ready(self, engine: Engine) -> None:
         node = self.lab.hosts[engine.host]
@@ -113,6 +120,7 @@ class DockerRuntime:
             try:
                 engine.client = docker.DockerClient(base_url=f"unix://{socket}", version="auto",
                                                     timeout=60)
+                engine.socket = socket
                 return
             except docker.errors.DockerException:
                 time.sleep(0.02)  # the socket is bound before the API answers

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..image import cache_dir
 
-RECIPE = 1  # bump when the steps below change
+RECIPE = 2  # bump when the steps below change
 SUITE = "bookworm"
 NAME = "netconform/debian12"
 PACKAGES = (
@@ -174,6 +174,9 @@ def _debootstrap(root: Path) -> None:
 
 def _configure(root: Path, box: Box) -> None:
     (root / "etc/hostname").write_text("netconform\n")
+    # Empty: each guest makes its own at first boot, and with it its own DHCP client id.
+    (root / "etc/machine-id").write_text("")
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 netconform\n")
     (root / "etc/fstab").write_text("/dev/vda1 / ext4 errors=remount-ro 0 1\n")
     (root / "etc/systemd/network/10-mgmt.network").write_text(MGMT_NETWORK)

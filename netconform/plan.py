@@ -1,0 +1,107 @@
+"""A dry run: what building a lab would do on its hosts, without touching them.
+
+The provider, scheme and runtime code that builds a lab runs as it would,
+against stand-ins: hosts whose ``exec`` writes the command down and
+succeeds, and engines whose every API call is written down.  So the plan is
+what the real run does, not a description that could drift from it.
+Commands whose output a step reads (probes) get an empty success.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .lab import Lab
+from .result import Result
+from .runtimes.docker import Engine, _creation_order
+
+
+@dataclass
+class PlanNode:
+    """A host that writes down what it is asked to do."""
+
+    name: str
+    kind: str
+    address: str
+    nic: str
+    steps: list[str] = field(repr=False)
+    workdir: str = "/var/lib/netconform"
+
+    def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
+        self.steps.append(f"{self.name}$ {shlex.join(argv)}")
+        return Result(tuple(argv), 0, "", "", 0.0)
+
+    def spawn(self, argv: list[str], log: str) -> subprocess.Popen:
+        self.steps.append(f"{self.name}$ {shlex.join(argv)} >>{log} 2>&1 &")
+
+    def socket(self, path: str, timeout: float = 30) -> Path:
+        return Path(path)
+
+    def read(self, path: str) -> str:
+        return ""
+
+    def write(self, path: str, text: str) -> None:
+        self.steps.append(f"{self.name}$ write {path}: {text.strip()}")
+
+
+@dataclass
+class Recorder:
+    """An engine client (or any part of one) that writes down every call."""
+
+    label: str
+    steps: list[str] = field(repr=False)
+
+    def __getattr__(self, name: str) -> Recorder:
+        return Recorder(f"{self.label}.{name}", self.steps)
+
+    def __call__(self, *args, **kwargs) -> Recorder:
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        self.steps.append(f"{self.label}({', '.join(shown)})")
+        return Recorder(f"{self.label}(...)", self.steps)
+
+    def __getitem__(self, key) -> str:
+        return f"<{self.label}[{key!r}]>"
+
+
+def plan(lab: Lab) -> list[str]:
+    """The steps building ``lab`` takes on its hosts, in order."""
+    topo, steps = lab.topology, []
+    steps.append(f"provider {lab.provider_name}: {plan_hosts(lab)}")
+    nics = {"netns": "eth0", "vagrant": "eth1"}
+    workdir = "/run/lab" if lab.provider_name == "netns" else PlanNode.workdir
+    for host in topo.hosts:
+        nic = nics.get(lab.provider_name) or lab.provider.inventory.machine(host.name).underlay
+        lab.hosts[host.name] = PlanNode(host.name, "host", str(topo.underlay_address(host.name).ip), nic,
+                                        steps, workdir)
+    lab.hosts["ext"] = PlanNode("ext", "ext", str(topo.ext_address().ip), "eth0", steps)
+    lab.scheme.before_engines(lab)
+    runtime = lab.runtime
+    runtime.lab = lab
+    for host in topo.hosts:
+        root = f"{lab.hosts[host.name].workdir}/docker/{host.name}"
+        lab.hosts[host.name].spawn(runtime.engine_argv(host.name, root), f"{root}/dockerd.log")
+        runtime.engines[host.name] = Engine(host.name, root, None, Recorder(f"{host.name} engine", steps))
+    lab.scheme.after_engines(lab)
+    for host in topo.hosts:
+        for net in (n for n in topo.networks if n.host == host.name):
+            steps.append(f"{host.name} engine: network create {net.name} --subnet {net.subnet}")
+        for spec in _creation_order(topo.containers_on(host.name)):
+            published = " ".join(f"-p {p.host_port}:{p.container_port}" for p in spec.publish)
+            steps.append(f"{host.name} engine: run {spec.name} (mode {spec.mode}) {published}".rstrip())
+    if lab.provider_name == "ssh":
+        steps.append("teardown: stop the lab's daemons, then undo every recorded difference on each host")
+    return steps
+
+
+def plan_hosts(lab: Lab) -> str:
+    hosts = ", ".join(h.name for h in lab.topology.hosts)
+    if lab.provider_name == "vagrant":
+        return f"vagrant up {hosts} (libvirt, in the lab's namespace), then the underlay address on eth1"
+    if lab.provider_name == "ssh":
+        machines = [lab.provider.inventory.machine(h.name) for h in lab.topology.hosts]
+        return "ssh to " + ", ".join(f"{m.name} ({m.user}@{m.address}, underlay {m.underlay})"
+                                     for m in machines) + "; check the underlay addresses; record each host's state"
+    return f"namespaces {hosts} and ext on the bridge lan"

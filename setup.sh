@@ -9,8 +9,17 @@ apt-get install -y -qq --no-install-recommends \
     docker.io iptables iperf3 sockperf busybox-static iproute2 util-linux procps \
     iputils-ping tcpdump ethtool openvswitch-switch chromium \
     python3 python3-venv >/dev/null
+# The VM providers: vagrant-libvirt, QEMU, and what building the box from Debian packages
+# takes.  libvirt without libvirt-daemon-system: each lab starts a libvirtd of its own inside
+# its sandbox, and no system-wide daemon or default network touches the root namespace.
+apt-get install -y -qq --no-install-recommends \
+    vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+    qemu-system-x86 qemu-utils \
+    dnsmasq-base openssh-client debootstrap extlinux e2fsprogs >/dev/null
 # Node.js and npm for the Allure report (allure 3 from the npm registry), unless already there.
 command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e .
+# The vagrant provider's box (about 2 minutes once; cached until its package list changes).
+.venv/bin/netconform box
 echo "netconform is set up: .venv/bin/pytest --list-topologies"

@@ -25,7 +25,8 @@ def pairs(labs: dict[str, dict]) -> list[tuple[str, str]]:
     """(reference lab id, other lab id) for each topology run on netns and elsewhere."""
     by_topology: dict[str, dict[str, str]] = {}
     for lab_id, entry in labs.items():
-        by_topology.setdefault(entry["topology"], {})[entry["provider"]] = lab_id
+        if "topology" in entry:  # not the entry for tests that had no lab to run on
+            by_topology.setdefault(entry["topology"], {})[entry["provider"]] = lab_id
     return [(providers[REFERENCE], lab_id) for providers in by_topology.values() if REFERENCE in providers
             for provider, lab_id in sorted(providers.items()) if provider != REFERENCE]
 

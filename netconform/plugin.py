@@ -42,9 +42,12 @@ class LabSpec:
     runtime: str
     inventory: Inventory | None = None  # the ssh provider's machines
 
+    vagrant_box: str | None = None  # a public box instead of the one netconform builds
+
     def lab(self) -> Lab:
-        options = {"inventory": self.inventory} if self.provider == "ssh" else {}
-        return Lab(self.topology, self.provider, self.runtime, provider_options=options)
+        options = {"ssh": {"inventory": self.inventory}, "vagrant": {"box": self.vagrant_box}}
+        return Lab(self.topology, self.provider, self.runtime,
+                   provider_options=options.get(self.provider, {}))
 
     @property
     def id(self) -> str:
@@ -60,9 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="topologies to build and check: names from topologies/, paths to .yaml "
                          f"files, or 'all' (default: {DEFAULT_TOPOLOGY})")
     group.addoption("--provider", default="netns", choices=sorted(registry.PROVIDERS),
-                    help="where hosts come from (default: netns, namespaces on this machine)")
+                    help="where hosts come from: netns (namespaces on this machine, the default), "
+                         "vagrant (VMs, see `netconform box`) or ssh (your machines, with --inventory)")
     group.addoption("--inventory", default=None, metavar="FILE",
                     help="the ssh provider's machines: addresses, login, underlay NIC (see docs/providers.md)")
+    group.addoption("--vagrant-box", default=None, metavar="NAME",
+                    help="the vagrant provider's box: a Debian 12 box in vagrant's store, provisioned on "
+                         "first boot (default: the box `netconform box` builds locally)")
     group.addoption("--dry-run", action="store_true",
                     help="print what building each lab would do on its hosts, and exit without touching them")
     group.addoption("--runtime", default="docker", choices=sorted(registry.RUNTIMES),
@@ -105,7 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
         inventory = _inventory(config)
         for path in resolve(config.option.topology):
             topo = load(path)
-            specs.append(LabSpec(topo, config.option.provider, config.option.runtime, inventory))
+            specs.append(LabSpec(topo, config.option.provider, config.option.runtime, inventory,
+                                 config.option.vagrant_box))
             if inventory is not None:
                 specs[-1].lab().provider.check(topo)
     except TopologyError as err:

@@ -15,7 +15,8 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2",
-           "docker-proxy", "httpd", "iperf3", "ovs-vswitchd", "ovsdb-server")
+           "docker-proxy", "httpd", "iperf3", "ovs-vswitchd", "ovsdb-server",
+           "libvirtd", "dnsmasq", "qemu-system-x86", "ssh", "vagrant", "ruby")
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from . import rootns
 from .conftest import REPO, run_pytest
+from .procs import sandbox_pid, wait_gone
 
 pytestmark = pytest.mark.lab
 
@@ -57,42 +57,16 @@ def test_list_topologies_names_every_file():
     assert names == sorted(p.stem for p in (REPO / "topologies").glob("*.yaml"))
 
 
-def _sandbox_pid(pytest_pid: int, timeout: float = 60) -> int:
-    """PID 1 of the lab a pytest process builds, once its engine answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for unshare in _children(pytest_pid):
-            for pid in _children(unshare):
-                if Path(f"/proc/{pid}/root/run/lab/docker/h1/docker.sock").exists():
-                    return pid
-        time.sleep(0.05)
-    raise AssertionError("no lab came up")
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _wait_gone(pid: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not Path(f"/proc/{pid}").exists(), f"PID {pid} still running"
-
-
 def test_kill_9_leaves_nothing_behind():
     before = rootns.take()
     child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                               "--topology=user-defined", "suites"], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sandbox = _sandbox_pid(child.pid)
+    sandbox = sandbox_pid(child.pid)
     time.sleep(1.0)  # mid-setup: engines up, containers being made
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    _wait_gone(sandbox)
+    wait_gone(sandbox)
     assert before.diff(rootns.take()) == {}
 
 
@@ -112,7 +86,7 @@ def test_keep_lab_prints_working_commands_and_removal():
         assert ran.stdout.strip() == "c1", ran.stderr
     finally:
         os.kill(pid, signal.SIGTERM)
-    _wait_gone(pid)
+    wait_gone(pid)
     assert before.diff(rootns.take()) == {}
 
 

@@ -4,9 +4,12 @@ fidelity; and whole runs on VMs (vagrant) and on VMs treated as someone else's m
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,6 +24,7 @@ from netconform.vm.vagrantfile import Guest, render
 
 from . import rootns
 from .conftest import REPO, run_pytest, topology
+from .procs import sandbox_pid, wait_gone
 
 VM_TOPOLOGY = "vxlan"  # two hosts: what CI can afford under software emulation
 
@@ -213,3 +217,31 @@ def test_ssh_provider_runs_the_suites_and_leaves_the_machines_as_it_found_them(m
     assert result.returncode != 0
     assert f"{path}: hosts.h2.underlay: eth0 on h2 does not carry 198.18.0.2/24" in result.stdout
     assert {name: changes(found[name], snapshot(node)) for name, node in nodes.items()} == {"h1": [], "h2": []}
+
+
+@pytest.mark.lab
+def test_kill_9_during_vagrant_up_leaves_nothing_behind():
+    """Guests, libvirtd, dnsmasq and vagrant all die with the sandbox."""
+    _vm_ready()
+    before = rootns.take()
+    child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--topology=bridge",
+                              "--provider=vagrant", "suites"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = sandbox_pid(child.pid, _guests_started)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    wait_gone(sandbox, timeout=60)
+    assert before.diff(rootns.take()) == {}
+
+
+def _guests_started(sandbox: int) -> bool:
+    """A QEMU process runs inside the sandbox's pid namespace."""
+    ns = os.readlink(f"/proc/{sandbox}/ns/pid")
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "ns/pid") == ns and \
+                    (proc / "comm").read_text().startswith("qemu-system"):
+                return True
+        except OSError:
+            continue
+    return False

@@ -29,12 +29,12 @@ from .netns import build_underlay, start_ext
 PROJECT = "/run/lab/vagrant"
 NIC = "eth1"  # the guest's underlay NIC (eth0 is the management network)
 UP_TIMEOUT = 1800
-# One SSH connection per guest, reused by every command (and kept 10 minutes idle).
+# One SSH connection per guest, reused by every command, kept until the sandbox goes.
 SSH_REUSE = """
 Host *
   ControlMaster auto
   ControlPath /run/lab/ssh/%h.sock
-  ControlPersist 600
+  ControlPersist yes
   ServerAliveInterval 15
 """
 
@@ -43,9 +43,10 @@ class VagrantProvider:
     name = "vagrant"
     local_kernel = False  # guests run the box's kernel, with every module
 
-    def __init__(self) -> None:
+    def __init__(self, box: str | None = None) -> None:
         self.sandbox: Sandbox | None = None
         self.notice = ""
+        self.box = box  # a box already in vagrant's store (a public Debian 12 one), or ours
 
     def missing(self) -> str | None:
         """Why this provider cannot run here (a skip reason), or None."""
@@ -55,7 +56,7 @@ class VagrantProvider:
                     "libvirt-daemon-system, qemu-system-x86, dnsmasq-base, openssh-client)")
         if not plugin_installed():
             return "vagrant provider needs the vagrant-libvirt plugin (apt: vagrant-libvirt)"
-        if not box.cached().path.exists():
+        if self.box is None and not box.cached().path.exists():
             return "no box for the vagrant provider yet: build it with `netconform box` (about 2 minutes)"
         if os.geteuid() != 0:
             return "vagrant provider needs root (libvirtd and the lab's namespaces)"
@@ -72,9 +73,13 @@ class VagrantProvider:
         self.notice = chosen.notice
         libvirt.start(sandbox)
         sandbox.path(PROJECT).mkdir(parents=True)
-        self._add_box(built)
-        sandbox.path(f"{PROJECT}/Vagrantfile").write_text(render(topo, Guest(box.NAME, driver=chosen.driver)))
-        self.vagrant("up", "--no-provision", timeout=UP_TIMEOUT).check("vagrant up")
+        if self.box is None:
+            self._add_box(built)
+            guest = Guest(box.NAME, driver=chosen.driver)
+        else:  # a public box gets what ours has from the provisioning script
+            guest = Guest(self.box, driver=chosen.driver, provision=box.provision_script())
+        sandbox.path(f"{PROJECT}/Vagrantfile").write_text(render(topo, guest))
+        self.vagrant("up", timeout=UP_TIMEOUT).check("vagrant up")
         config = self.vagrant("ssh-config").check("vagrant ssh-config").stdout + SSH_REUSE
         sandbox.path("/run/lab/ssh").mkdir(parents=True)
         sandbox.path(f"{PROJECT}/ssh_config").write_text(config)

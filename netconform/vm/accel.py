@@ -48,6 +48,8 @@ def _probe(kernel: Path) -> Accel:
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return Accel("qemu", "no usable /dev/kvm: guests run under QEMU's software emulation (TCG), "
                              "expect minutes per lab")
+    if not kernel.exists():
+        return Accel("kvm", f"KVM not probed (no kernel at {kernel}; build the box to probe it)")
     reached, last = boots(kernel, "kvm")
     if reached:
         return Accel("kvm", "KVM boots guests here")

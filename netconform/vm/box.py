@@ -90,6 +90,23 @@ class Box:
         return self.directory / "vmlinuz"
 
 
+def provision_script() -> str:
+    """What turns a public Debian 12 box into this one (for machines that can download boxes)."""
+    return "\n".join([
+        "set -e",
+        "export DEBIAN_FRONTEND=noninteractive",
+        "apt-get update -qq",
+        f"apt-get install -y -qq --no-install-recommends {' '.join(PACKAGES)}",
+        f"systemctl disable --now {' '.join(DISABLED)} 2>/dev/null || true",
+        f"systemctl mask {' '.join(DISABLED)}",
+        "printf 'openvswitch\\nvxlan\\nip_gre\\nip_vs\\nbr_netfilter\\noverlay\\n' "
+        "> /etc/modules-load.d/netconform.conf",
+        "systemctl restart systemd-modules-load",
+        # The management NIC keeps its address but gives no default route: the lab routes via ext.
+        "ip route del default dev eth0 2>/dev/null || true",
+    ]) + "\n"
+
+
 def mirror() -> str:
     """The Debian mirror: $NETCONFORM_MIRROR, else the first one apt on this machine uses."""
     if os.environ.get("NETCONFORM_MIRROR"):

@@ -45,7 +45,8 @@ def missing_tools() -> list[str]:
 
 def start(sandbox: Sandbox, netns: str = "lan", timeout: float = 30) -> None:
     """Start libvirtd in the sandbox and define the underlay network on the bridge ``lan``."""
-    script = ["set -e", *(f"mkdir -p {STATE}/{d}" for d in PRIVATE.values()),
+    # The mount points exist wherever libvirt's packages are installed; made if not.
+    script = ["set -e", *(f"mkdir -p {STATE}/{d} {path}" for path, d in PRIVATE.items()),
               f"cp -a /etc/libvirt/. {STATE}/etc/",
               f"rm -rf {STATE}/etc/qemu/networks/autostart {STATE}/etc/qemu/*.xml",
               *(f"mount --bind {STATE}/{d} {path}" for path, d in PRIVATE.items())]

@@ -42,13 +42,30 @@ for s in {' '.join(SYSCTLS)}; do echo "$s=$(sysctl -n $s 2>/dev/null)"; done"""]
     links = json.loads(parts[0])
     addresses = {(a["ifname"], f"{i['local']}/{i['prefixlen']}") for a in json.loads(parts[1])
                  for i in a.get("addr_info", []) if i.get("family") == "inet"}
-    rules = "\n".join(line.split(" [")[0] if line.startswith(":") else line
-                      for line in parts[3].splitlines() if line and not line.startswith("#"))
+    rules = _tables(parts[3])
     return State(frozenset(link["ifname"] for link in links),
                  frozenset(link["ifname"] for link in links if "UP" in link.get("flags", [])),
                  frozenset((link["ifname"], link["master"]) for link in links if "master" in link),
                  frozenset(addresses), frozenset(filter(None, parts[2].splitlines())), rules,
                  tuple(tuple(line.split("=", 1)) for line in parts[4].splitlines() if "=" in line))
+
+
+BUILTIN_CHAINS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
+
+
+def _tables(save: str) -> str:
+    """iptables-save without counters, comments, and tables that hold nothing (all policies
+    ACCEPT, no rules, no chains of their own): such a table is the same as none."""
+    kept, table = [], []
+    for line in (line for line in save.splitlines() if line and not line.startswith("#")):
+        table.append(line.split(" [")[0] if line.startswith(":") else line)
+        if line == "COMMIT":
+            chains = [c for c in table if c.startswith(":")]
+            empty = (len(table) == len(chains) + 2
+                     and all(c.split()[0][1:] in BUILTIN_CHAINS and c.split()[1] == "ACCEPT" for c in chains))
+            kept += [] if empty else table
+            table = []
+    return "\n".join(kept)
 
 
 def changes(before: State, after: State) -> list[str]:
@@ -89,8 +106,14 @@ def undo_script(before: State, now: State) -> str:
     lines += [f"ip route del {r}" for r in sorted(now.routes - before.routes)]
     lines += [f"ip route add {r} 2>/dev/null" for r in sorted(before.routes)]
     lines += [f"sysctl -qw {k}={v}" for k, v in before.sysctls if v]
-    lines += [f"iptables-restore <<'{SEPARATOR}'\n{before.iptables}\n{SEPARATOR}",
-              f"rm -rf {' '.join(WORKDIRS)}"]
+    # Tables the lab brought into use are emptied; the ones it found are restored as they were.
+    found = {line[1:] for line in before.iptables.splitlines() if line.startswith("*")}
+    for table in sorted({line[1:] for line in now.iptables.splitlines() if line.startswith("*")} - found):
+        lines += [f"iptables -t {table} -P {chain} ACCEPT 2>/dev/null" for chain in BUILTIN_CHAINS]
+        lines += [f"iptables -t {table} -F", f"iptables -t {table} -X"]
+    if before.iptables:
+        lines.append(f"iptables-restore <<'{SEPARATOR}'\n{before.iptables}\n{SEPARATOR}")
+    lines.append(f"rm -rf {' '.join(WORKDIRS)}")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ more.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import struct
 import time
@@ -22,7 +23,8 @@ from ..expect import Probe, network_of, own_stacks
 from ..lab import Lab
 from ..measure import run_probes
 
-CAPTURE = "/run/lab/capture.pcap"
+CAPTURE_DIR = "/run/lab"
+CAPTURE = f"{CAPTURE_DIR}/capture.pcap"
 # Swarm's control traffic is not the data path.
 FILTER = "not arp and not port 2377 and not port 7946"
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre"}
@@ -86,21 +88,28 @@ def cross_path(lab: Lab) -> Path | None:
     return None
 
 
-def capture(lab: Lab, port: str, trigger) -> list[Packet]:
-    """Packets that crossed the LAN bridge's port ``port`` while ``trigger()`` ran."""
-    sandbox = lab.sandbox
-    started = sandbox.run(["sh", "-c", f"tcpdump -i {port} -nn -U --immediate-mode -w {CAPTURE} '{FILTER}' "
-                                       f">/dev/null 2>{CAPTURE}.err & echo $!"], netns="lan").check("tcpdump")
-    errors = sandbox.path(f"{CAPTURE}.err")
+def capture(lab: Lab, host: str, trigger) -> list[Packet]:
+    """Packets that crossed ``host``'s link to the underlay while ``trigger()`` ran.
+
+    Where the provider owns the underlay, on the LAN bridge's port for the host
+    (outside the host, as a switch would see it); on machines it does not own,
+    on the host's own underlay NIC.
+    """
+    node, interface = lab.provider.wire_tap(lab, host)
+    started = node.exec(["sh", "-c", f"mkdir -p {CAPTURE_DIR} && tcpdump -i {interface} -nn -U "
+                                     f"--immediate-mode -w {CAPTURE} '{FILTER}' >/dev/null 2>{CAPTURE}.err "
+                                     "& echo $!"]).check("tcpdump")
     deadline = time.monotonic() + 5
-    while "listening on" not in errors.read_text() and time.monotonic() < deadline:
+    while ("listening on" not in node.exec(["sh", "-c", f"cat {CAPTURE}.err 2>/dev/null"]).stdout
+           and time.monotonic() < deadline):
         time.sleep(0.05)
     try:
         trigger()
     finally:
-        sandbox.run(["kill", started.stdout.strip()], netns="lan")
+        node.exec(["kill", started.stdout.strip()])
         time.sleep(0.2)
-    return parse_pcap(sandbox.path(CAPTURE).read_bytes())
+    # base64 carries the binary pcap through any node's text exec (namespaces and SSH alike).
+    return parse_pcap(base64.b64decode(node.exec(["base64", CAPTURE]).check("reading the capture").stdout))
 
 
 # What each scheme's wire promise looks like in an outer header: (protocol, port).

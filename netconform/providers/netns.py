@@ -48,6 +48,11 @@ class NetnsProvider:
     def down(self) -> None:
         """Nothing to do: the hosts are namespaces, and go with the sandbox."""
 
+    @staticmethod
+    def wire_tap(lab, host: str) -> tuple[NamespaceNode, str]:
+        """Where to watch a host's underlay traffic: its port on the LAN bridge, as a switch sees it."""
+        return NamespaceNode("lan", "host", lab.sandbox, ""), host
+
 
 def build_underlay(topo: Topology, sandbox: Sandbox, hosts: list[tuple[str, object]]) -> None:
     """The namespace ``lan`` with the bridge ``lan``, and ext and ``hosts`` (namespaces) on it."""

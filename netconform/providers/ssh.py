@@ -82,6 +82,11 @@ class SshProvider:
         return {name: changes(self.before[name], snapshot(node)) for name, node in self.hosts.items()
                 if name in self.before}
 
+    @staticmethod
+    def wire_tap(lab, host: str) -> tuple[HostNode, str]:
+        """Where to watch a host's underlay traffic: its own underlay NIC (the LAN is not ours)."""
+        return lab.hosts[host], lab.hosts[host].nic
+
     def down(self) -> None:
         with ThreadPoolExecutor(max(1, len(self.before))) as pool:
             left = dict(pool.map(lambda n: (n, undo(self.hosts[n], self.before[n])), list(self.before)))

@@ -11,6 +11,7 @@ with the sandbox, which holds libvirtd, QEMU and every file they made.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from ..sandbox import Sandbox
 from ..topology import Topology
 from ..vm import accel, box, libvirt
 from ..vm.vagrantfile import Guest, render
-from .netns import build_underlay, start_ext
+from .netns import NetnsProvider, build_underlay, start_ext
 
 PROJECT = "/run/lab/vagrant"
 NIC = "eth1"  # the guest's underlay NIC (eth0 is the management network)
@@ -89,6 +90,8 @@ class VagrantProvider:
             list(pool.map(lambda node: self._underlay(topo, node), hosts.values()))
         return {**hosts, "ext": ext}
 
+    wire_tap = NetnsProvider.wire_tap  # the guests' taps are ports of the same LAN bridge
+
     def down(self) -> None:
         if self.sandbox is not None and self.sandbox.path(f"{PROJECT}/Vagrantfile").exists():
             self.vagrant("destroy", "-f", timeout=300)
@@ -103,10 +106,13 @@ class VagrantProvider:
     def _add_box(self, built: box.Box) -> None:
         """Put the box in vagrant's store once per build (its digest is kept beside it)."""
         marker = cache_dir() / "vagrant.d" / "netconform-box.digest"
-        if marker.exists() and marker.read_text() == built.digest:
-            return
-        self.vagrant("box", "add", "--force", "--name", box.NAME, str(built.path)).check("vagrant box add")
-        marker.write_text(built.digest)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with open(marker.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # labs on pytest-xdist workers add it once
+            if marker.exists() and marker.read_text() == built.digest:
+                return
+            self.vagrant("box", "add", "--force", "--name", box.NAME, str(built.path)).check("vagrant box add")
+            marker.write_text(built.digest)
 
     @staticmethod
     def _underlay(topo: Topology, node: SshNode) -> None:

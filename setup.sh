@@ -16,6 +16,11 @@ apt-get install -y -qq --no-install-recommends \
     vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     qemu-system-x86 qemu-utils \
     dnsmasq-base openssh-client debootstrap extlinux e2fsprogs >/dev/null
+# The one thing of libvirt-daemon-system the lab's libvirtd needs: its QEMU user must exist,
+# though the lab runs QEMU as root (libvirt resolves the user before reading qemu.conf).
+getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+getent passwd libvirt-qemu >/dev/null || useradd --system -g libvirt-qemu --no-create-home \
+    --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
 # Node.js and npm for the Allure report (allure 3 from the npm registry), unless already there.
 command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -13,6 +13,7 @@ dies with the sandbox.
 
 from __future__ import annotations
 
+import pwd
 import shutil
 import time
 
@@ -20,11 +21,13 @@ from ..sandbox import Sandbox
 
 TOOLS = ("libvirtd", "virsh", "qemu-system-x86_64", "dnsmasq")
 STATE = "/run/lab/libvirt"
-SOCKET = "/run/libvirt/libvirt-sock"
+QEMU_USER = "libvirt-qemu"
 QEMU_CONF = """
 # netconform: a daemon of the lab's own, without cgroups, user switching or labels
 user = "root"
 group = "root"
+swtpm_user = "root"
+swtpm_group = "root"
 dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"
@@ -40,7 +43,12 @@ PRIVATE = {"/etc/libvirt": "etc", "/var/lib/libvirt": "lib", "/var/cache/libvirt
 
 
 def missing_tools() -> list[str]:
-    return [t for t in TOOLS if shutil.which(t) is None]
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    try:
+        pwd.getpwnam(QEMU_USER)  # libvirtd resolves it before it reads qemu.conf
+    except KeyError:
+        missing.append(f"the {QEMU_USER} user (setup.sh makes it; or apt: libvirt-daemon-system)")
+    return missing
 
 
 def start(sandbox: Sandbox, netns: str = "lan", timeout: float = 30) -> None:

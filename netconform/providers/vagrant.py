@@ -90,7 +90,7 @@ class VagrantProvider:
             list(pool.map(lambda node: self._underlay(topo, node), hosts.values()))
         return {**hosts, "ext": ext}
 
-    wire_tap = NetnsProvider.wire_tap  # the guests' taps are ports of the same LAN bridge
+    wire_tap = staticmethod(NetnsProvider.wire_tap)  # the guests' taps are ports of the same LAN bridge
 
     def down(self) -> None:
         if self.sandbox is not None and self.sandbox.path(f"{PROJECT}/Vagrantfile").exists():

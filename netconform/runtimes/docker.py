@@ -160,15 +160,25 @@ class DockerRuntime:
             links={link.source: link.alias for link in spec.links} or None)
         # Docker refuses a hostname where the UTS or network stack is shared.
         hostname = name if spec.mode not in ("host", "container") else None
-        created = api.create_container(
-            self.image.tag, command=["/serve", *map(str, spec.ports)], name=name, hostname=hostname,
-            ports=list(spec.ports) or None, host_config=host_config, detach=True)
-        container = self.engines[host].client.containers.get(created["Id"])
+
+        def create_and_start():
+            created = api.create_container(
+                self.image.tag, command=["/serve", *map(str, spec.ports)], name=name, hostname=hostname,
+                ports=list(spec.ports) or None, host_config=host_config, detach=True)
+            container = self.engines[host].client.containers.get(created["Id"])
+            try:
+                container.start()
+            except docker.errors.APIError:
+                container.remove(force=True)  # leave nothing half-made
+                raise
+            return container
+
         try:
-            container.start()
-        except docker.errors.APIError:
-            container.remove(force=True)  # leave nothing half-made
-            raise
+            container = create_and_start()
+        except docker.errors.APIError as err:
+            if not _attachment_timed_out(err):
+                raise
+            container = create_and_start()
         container.reload()
         node = ContainerNode(name, host, container)
         if spec.mode in ("bridge", "network"):
@@ -196,6 +206,18 @@ class DockerRuntime:
             engine.process.wait(15)
         except Exception:
             engine.process.kill()
+
+
+def _attachment_timed_out(err: docker.errors.APIError) -> bool:
+    """Whether attaching to a swarm network ran past the manager's deadline (worth one more try).
+
+    Attaching to a swarm-scoped (overlay) network asks the manager for an
+    address under a fixed deadline; on slow hosts (VMs under software
+    emulation) the first attachment can take longer (measured here: about
+    18 s on two TCG guests), and Docker then drops the attachment.  A new
+    container, made the same way, gets it.  Any other error is Docker's answer.
+    """
+    return "attaching to network failed" in str(err) and "deadline exceeded" in str(err)
 
 
 def _creation_order(containers: tuple[Container, ...]) -> list[Container]:

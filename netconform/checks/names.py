@@ -7,6 +7,7 @@ import re
 from ..expect import own_stacks
 from ..infra import infra
 from ..lab import Lab
+from .nat import IptablesRule
 
 
 def hosts_entries(lab: Lab, container: str) -> dict[str, str]:
@@ -39,6 +40,22 @@ def link_entries(lab: Lab) -> list[str]:
                 problems.append(f"{c.name}: /etc/hosts maps {link.alias!r} to {found}, but "
                                 f"{link.source} is at {address}")
     return problems
+
+
+def link_rule_addresses(lab: Lab, host: str, receiver: str, port: int) -> set[tuple[str, str]]:
+    """(chain, address) of every filter ACCEPT rule that lets ``receiver`` talk to ``port`` of
+    another container (the rules ``--link`` writes under --icc=false), read from the host."""
+    found = set()
+    for line in infra(lab.hosts[host]).iptables.rules("filter"):
+        rule = IptablesRule.parse(line)
+        if rule is None or ("-j", "ACCEPT") not in rule.spec:
+            continue
+        spec = dict(rule.spec)
+        if spec.get("-s") == f"{receiver}/32" and spec.get("--dport") == str(port) and "-d" in spec:
+            found.add((rule.chain, spec["-d"].removesuffix("/32")))
+        if spec.get("-d") == f"{receiver}/32" and spec.get("--sport") == str(port) and "-s" in spec:
+            found.add((rule.chain, spec["-s"].removesuffix("/32")))
+    return found
 
 
 def resolve(lab: Lab, source: str, names: list[str]) -> dict[str, str | None]:

@@ -16,12 +16,12 @@ from ..measure import Matrix
 
 
 @dataclass(frozen=True)
-class NatRule:
+class IptablesRule:
     chain: str
     spec: frozenset[tuple[str, str]]  # ("-o", "!docker0"), ("-j", "MASQUERADE"), ...
 
     @classmethod
-    def parse(cls, line: str) -> NatRule | None:
+    def parse(cls, line: str) -> IptablesRule | None:
         words = shlex.split(line)
         if len(words) < 2 or words[0] != "-A":
             return None
@@ -36,13 +36,13 @@ class NatRule:
             i += 1
         return cls(words[1], frozenset(pairs))
 
-    def covers(self, wanted: NatRule) -> bool:
+    def covers(self, wanted: IptablesRule) -> bool:
         return self.chain == wanted.chain and wanted.spec <= self.spec
 
 
-def nat_rules(lab: Lab, host: str) -> list[NatRule]:
+def nat_rules(lab: Lab, host: str) -> list[IptablesRule]:
     lines = infra(lab.hosts[host]).iptables.rules("nat")
-    return [rule for rule in map(NatRule.parse, lines) if rule is not None]
+    return [rule for rule in map(IptablesRule.parse, lines) if rule is not None]
 
 
 def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
@@ -59,7 +59,7 @@ def missing_rules(lab: Lab) -> list[str]:
     for host in (h.name for h in lab.topology.hosts):
         rules = nat_rules(lab, host)
         for bridge, subnet in bridges(lab, host):
-            wanted = NatRule("POSTROUTING", frozenset(
+            wanted = IptablesRule("POSTROUTING", frozenset(
                 {("-s", subnet), ("-o", f"!{bridge}"), ("-j", "MASQUERADE")}))
             if not any(rule.covers(wanted) for rule in rules):
                 problems.append(f"{host}: no MASQUERADE for {subnet} leaving other than {bridge} "
@@ -67,7 +67,7 @@ def missing_rules(lab: Lab) -> list[str]:
         for c in lab.topology.containers_on(host):
             for pub in c.publish:
                 address = next(iter(addresses[c.name].values()), "?")
-                wanted = NatRule("DOCKER", frozenset(
+                wanted = IptablesRule("DOCKER", frozenset(
                     {("-p", pub.proto), ("--dport", str(pub.host_port)), ("-j", "DNAT"),
                      ("--to-destination", f"{address}:{pub.container_port}")}))
                 if not any(rule.covers(wanted) for rule in rules):

@@ -4,8 +4,10 @@ Inside the lab's sandbox: a namespace ``lan`` holding the bridge ``lan``,
 one namespace per host with ``eth0`` on the underlay, and ``ext``, the
 outside world, also on the underlay, serving the whoami page on port 80
 and answering DNS with NXDOMAIN (the engines' upstream resolver).
-Hosts route by default through ext, which forwards nothing: like a real
-uplink, except that nothing leaves the machine.
+ext is a real neighbour: it routes every host's container subnets via that
+host, so whatever it cannot reach, the engine blocked.  Hosts route by
+default through ext, which forwards nothing: like a real uplink, except
+that nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 
 from ..nodes import NamespaceNode
 from ..sandbox import Sandbox
+from ..schemes import SCHEMES
 from ..topology import Topology
 
 WHOAMI_EXT = """#!/bin/busybox sh
@@ -73,8 +76,17 @@ def build_underlay(topo: Topology, sandbox: Sandbox, hosts: list[tuple[str, obje
     sandbox.run(["sh", "-c", "\n".join(script)]).check("building the underlay")
 
 
+def ext_routes(topo: Topology) -> list[list[str]]:
+    """The ``ip route`` arguments that make ext a real neighbour: every host's container
+    subnets via that host (see ``Scheme.neighbour_routes``)."""
+    return [[str(net), "via", str(topo.underlay_address(host).ip)]
+            for net, host in SCHEMES[topo.scheme].neighbour_routes(topo)]
+
+
 def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
-    """ext's services: the whoami page on port 80 and the NXDOMAIN resolver."""
+    """ext's routes to the container subnets, the whoami page on port 80 and the NXDOMAIN resolver."""
+    for route in ext_routes(topo):
+        sandbox.run(["ip", "route", "add", *route], netns="ext").check("routing ext to the containers")
     www = sandbox.path("/run/lab/www-ext/cgi-bin")
     www.mkdir(parents=True)
     (www / "whoami").write_text(WHOAMI_EXT)

@@ -64,6 +64,13 @@ class DockerRuntime:
         self.image: probe_image.Image | None = None
         self.timings = Timings()
         self.lab: Lab | None = None
+        self._version: str | None = None
+
+    def version(self) -> str:
+        """The engine's version as it reports it (every host runs the same build)."""
+        if self._version is None:
+            self._version = next(iter(self.engines.values())).client.version()["Version"]
+        return self._version
 
     def missing(self) -> str | None:
         tools = [t for t in TOOLS if shutil.which(t) is None] + probe_image.missing_tools()

@@ -82,6 +82,18 @@ class Scheme:
             args += ["--mtu", str(self.promise.mtu)]
         return args
 
+    def neighbour_routes(self, topo: Topology) -> list[tuple[ipaddress.IPv4Network, str]]:
+        """(container subnet, host) pairs a neighbour on the LAN routes via that host.
+
+        A real neighbour (a router, a machine on the segment) can route to any
+        host's container subnets through the host; ext does too, so that what
+        it cannot reach is the engine's doing, not a missing route.  Subnets on
+        the underlay itself need no route.
+        """
+        routes = [(topo.bridge_subnet(h.name), h.name) for h in topo.hosts]
+        routes += [(n.subnet, n.host) for n in topo.networks]
+        return [(net, host) for net, host in routes if not net.subnet_of(topo.underlay)]
+
     def addressing(self, topo: Topology, host: str):
         """(network, pool, gateway) a mode-bridge container's address must fit, or None."""
         return self.bridge_network(topo, host), topo.bridge_subnet(host), self.gateway(topo, host).ip

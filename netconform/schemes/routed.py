@@ -3,7 +3,8 @@
 No encapsulation: container addresses travel as they are between hosts.
 As flannel's host-gw backend does, each host also accepts forwarded
 traffic into its containers from the other container subnets and the
-underlay (Docker's FORWARD chain drops it by default), and exempts traffic
+other hosts' own addresses (Docker's FORWARD chain drops it by default;
+the rest of the LAN stays outside, as the promise says), and exempts traffic
 between container subnets from MASQUERADE so peers see real addresses.
 """
 
@@ -22,10 +23,11 @@ class HostGw(Scheme):
         topo = lab.topology
         for host in topo.hosts:
             own = topo.bridge_subnet(host.name)
-            script = ["set -e", f"iptables -I DOCKER-USER -s {topo.underlay} -d {own} -j ACCEPT"]
+            script = ["set -e"]
             for other in (h for h in topo.hosts if h.name != host.name):
-                theirs = topo.bridge_subnet(other.name)
-                script += [f"ip route add {theirs} via {topo.underlay_address(other.name).ip}",
+                theirs, via = topo.bridge_subnet(other.name), topo.underlay_address(other.name).ip
+                script += [f"ip route add {theirs} via {via}",
+                           f"iptables -I DOCKER-USER -s {via} -d {own} -j ACCEPT",
                            f"iptables -I DOCKER-USER -s {theirs} -d {own} -j ACCEPT",
                            f"iptables -t nat -I POSTROUTING -s {own} -d {theirs} -j RETURN"]
             lab.hosts[host.name].exec(["sh", "-c", "\n".join(script)]).check(f"routes on {host.name}")

@@ -52,7 +52,7 @@ def run(source: Node, target: Node, address: str, *, seconds: int, omit: int, st
         result = source.exec(argv, timeout=seconds + omit + 30)
         data = _json(result.stdout)
         if data and "error" not in data:
-            return _sample(data, result.stdout, result.duration)
+            return sample_of(data, result.stdout, result.duration)
         time.sleep(0.1)
     raise CommandError(result, f"iperf3 {source.name} -> {address}")
 
@@ -64,16 +64,22 @@ def _json(text: str) -> dict | None:
         return None
 
 
-def _sample(data: dict, raw: str, seconds: float) -> Sample:
+def sample_of(data: dict, raw: str, seconds: float) -> Sample:
+    """One sample from iperf3's JSON, read by the protocol the test ran.
+
+    TCP: the receiver's rate, the sender's retransmits.  UDP: loss and jitter
+    as the receiver measured them (``sum_received`` since iperf3 3.11, ``sum``
+    before) and the rate that was delivered, the receiver's less what was lost.
+    """
     end = data["end"]
     cpu = end.get("cpu_utilization_percent", {})
-    if "sum_received" in end:  # TCP: what arrived
+    if data["start"]["test_start"]["protocol"] == "UDP":
+        received = end.get("sum_received", end["sum"])
+        lost, jitter, retransmits = received["lost_percent"], received["jitter_ms"], None
+        bps = received["bits_per_second"] * (1 - lost / 100)
+    else:
         bps = end["sum_received"]["bits_per_second"]
         retransmits = end.get("sum_sent", {}).get("retransmits")
         lost = jitter = None
-    else:  # UDP
-        total = end["sum"]
-        bps, retransmits = total["bits_per_second"] * (1 - total["lost_percent"] / 100), None
-        lost, jitter = total["lost_percent"], total["jitter_ms"]
     return Sample(bps, cpu.get("host_total", 0.0), cpu.get("remote_total", 0.0), retransmits, lost,
                   jitter, raw, seconds)

@@ -69,13 +69,14 @@ def _measurements(records: list[dict], ref_id: str, other_id: str) -> list[dict]
         a, b = ref[key], other[key]
         rows.append({"path": key[0], "metric": key[1], "unit": a["unit"],
                      REFERENCE: _figure(a), "other": _figure(b),
-                     "ratio": _figure(b) / _figure(a) if _figure(a) else None})
+                     "ratio": _figure(b) / _figure(a) if _figure(a) and _figure(b) else None})
     return rows
 
 
-def _figure(record: dict) -> float:
-    """Throughput's median, latency's p50."""
-    return record["extra"]["p50"] if record["unit"] != "bit/s" else record["median"]
+def _figure(record: dict) -> float | None:
+    """Throughput's median, latency's p50 (the median of its round trips); None where the
+    measurement failed."""
+    return record["median"]
 
 
 def markdown(doc: dict) -> str:
@@ -105,7 +106,9 @@ def markdown(doc: dict) -> str:
     return "\n".join(out)
 
 
-def _show(value: float, unit: str) -> str:
+def _show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "failed"
     return f"{value / 1e9:.2f} Gbit/s" if unit == "bit/s" else f"{value:.1f} µs"
 
 

@@ -51,15 +51,20 @@ def test_throughput(lab, baseline, bench_settings, comparison):
     _versions(lab, comparison)
     paths = bench_paths(lab)
     assert paths, f"{lab.id} offers no path to measure"
+    problems = []
     for path in paths:
         found = path_throughput(lab, path, bench_settings)
-        assert all(m.summary.median > 0 for m in found), f"{path}: nothing got through"
         _record(lab, comparison, path, found)
+        problems += [f"{path} {m.metric}: {m.error or 'nothing got through'}" for m in found
+                     if m.error or not m.summary.median]
+    assert not problems, "\n".join(problems)
 
 
 def test_latency(lab, baseline, bench_settings, comparison):
     """ICMP round trips and TCP request/response round trips (p50, p90, p99) on each path."""
+    problems = []
     for path in bench_paths(lab):
         found = path_round_trips(lab, path, bench_settings)
-        assert found, f"{path}: no latency measured"
         _record(lab, comparison, path, found)
+        problems += [f"{path} {m.metric}: {m.error}" for m in found if m.error]
+    assert not problems, "Failed measurements (recorded as failed in compare.json):\n" + "\n".join(problems)

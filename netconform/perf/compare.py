@@ -39,8 +39,8 @@ class Comparison:
     versions: dict[str, str] = field(default_factory=dict)
 
     def ratio(self, m: Measurement) -> float | None:
-        base = next((b for b in self.baseline if b.metric == m.metric), None)
-        if base is None or not base.summary.median or not m.summary.median:
+        base = next((b for b in self.baseline if b.metric == m.metric and b.summary), None)
+        if base is None or m.summary is None or not base.summary.median or not m.summary.median:
             return None
         # Throughput: fraction of the machine's limit; latency: times the baseline's p50.
         return m.summary.median / base.summary.median
@@ -48,9 +48,11 @@ class Comparison:
     def as_json(self) -> dict:
         def entry(m: Measurement, **where) -> dict:
             s = m.summary
+            figures = ({"median": s.median, "min": s.min, "max": s.max, "n": s.n,
+                        "ci95": list(s.ci95) if s.ci95 else None, "spread": round(s.spread, 4)}
+                       if s else dict.fromkeys(("median", "min", "max", "n", "ci95", "spread")))
             return {**where, "path": m.path, "route": m.route, "metric": m.metric, "unit": m.unit,
-                    "median": s.median, "min": s.min, "max": s.max, "ci95": list(s.ci95), "n": s.n,
-                    "spread": round(s.spread, 4), "ratio_to_baseline": self.ratio(m),
+                    **figures, "error": m.error, "ratio_to_baseline": self.ratio(m),
                     "cpu_bound": m.cpu_bound, "samples": list(m.samples), "extra": m.extra,
                     "versions": self.versions,
                     "harness_overhead_seconds": round(m.overhead_seconds, 3)}
@@ -99,40 +101,55 @@ def _rows(data: dict) -> list[dict]:
 def markdown(data: dict) -> str:
     rows = ["# Comparison across schemes", "",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(data["versions"].items())), "",
-            "Throughput: median of the samples with min–max and the 95% confidence interval "
-            "of the mean; ratio to the raw veth pair measured in the same run.", "",
-            "| topology | scheme | path | route | metric | median | min–max | ci95 | × baseline | CPU-bound | MTU |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "Throughput: median of n samples with min–max and the 95% confidence interval "
+            "of the mean (none for a single sample); ratio to the raw veth pair measured in the "
+            "same run.  A measurement that failed shows its error and no figure.", "",
+            "| topology | scheme | path | route | metric | n | median | min–max | ci95 | × baseline | CPU-bound | MTU |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in _rows(data):
         if r["unit"] != "bit/s":
             continue
-        ratio = "" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}"
-        rows.append(f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} | "
-                    f"{_gbit(r['median'])} | {_gbit(r['min'])}–{_gbit(r['max'])} | "
-                    f"{_gbit(r['ci95'][0])}–{_gbit(r['ci95'][1])} | {ratio} | "
-                    f"{'yes' if r['cpu_bound'] else 'no'} | {r['mtu'] or ''} |")
-    rows += ["", "Latency (microseconds, round trip):", "",
-             "| topology | scheme | path | route | metric | p50 | p90 | p99 | × baseline p50 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+        where = f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
+        if r.get("error"):
+            rows.append(f"{where} failed: {_cell(r['error'])} |||||||")
+            continue
+        ci = f"{_gbit(r['ci95'][0])}–{_gbit(r['ci95'][1])}" if r["ci95"] else "—"
+        rows.append(f"{where} {r['n']} | {_gbit(r['median'])} | {_gbit(r['min'])}–{_gbit(r['max'])} | "
+                    f"{ci} | {_ratio(r)} | {'yes' if r['cpu_bound'] else 'no'} | {r['mtu'] or ''} |")
+    rows += ["", "Latency (microseconds, round trip): percentiles of one series of n round trips "
+                 "(no confidence interval: one series, not repeated samples).", "",
+             "| topology | scheme | path | route | metric | n | min | p50 | p90 | p99 | max | × baseline p50 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in _rows(data):
         if r["unit"] == "bit/s":
             continue
+        where = f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
+        if r.get("error"):
+            rows.append(f"{where} failed: {_cell(r['error'])} |||||||")
+            continue
         e = r["extra"]
-        ratio = "" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}"
-        rows.append(f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} | "
-                    f"{e['p50']:.1f} | {e['p90']:.1f} | {e['p99']:.1f} | {ratio} |")
+        rows.append(f"{where} {r['n']} | {r['min']:.1f} | {e['p50']:.1f} | {e['p90']:.1f} | "
+                    f"{e['p99']:.1f} | {r['max']:.1f} | {_ratio(r)} |")
     return "\n".join(rows) + "\n"
 
 
+def _ratio(r: dict) -> str:
+    return "" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}"
+
+
+def _cell(text: str) -> str:
+    return text.splitlines()[0][:160].replace("|", "/")
+
+
 def throughput_chart(data: dict) -> str:
-    bars = [r for r in _rows(data) if r["metric"] == "tcp"]
+    bars = [r for r in _rows(data) if r["metric"] == "tcp" and not r.get("error")]
     return bar_chart("TCP throughput, one stream (Gbit/s; bar: median, whisker: min–max)",
                       [(f"{r['topology']} {r['path']}", r["median"] / 1e9, r["min"] / 1e9, r["max"] / 1e9)
                        for r in bars])
 
 
 def latency_chart(data: dict) -> str:
-    bars = [r for r in _rows(data) if r["metric"] == "tcp-rr"]
+    bars = [r for r in _rows(data) if r["metric"] == "tcp-rr" and not r.get("error")]
     return bar_chart("TCP request/response round trip (µs; bar: p50, whisker: p50–p99)",
                       [(f"{r['topology']} {r['path']}", r["extra"]["p50"], r["extra"]["p50"],
                         r["extra"]["p99"]) for r in bars])

@@ -2,7 +2,8 @@
 
 iperf3 runs as a process in the nodes (never libiperf inside pytest); the
 warm-up is omitted with ``-O``.  A run is CPU-bound when the sender or the
-receiver used nearly a whole core (iperf3 3.x is single-threaded).
+receiver used nearly a whole core (iperf3 3.x is single-threaded), or when
+the whole machine was nearly saturated over the sample (``cpu.py``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ class Summary:
     median: float
     min: float
     max: float
-    ci95: tuple[float, float]  # of the mean; equal bounds for a single sample
+    ci95: tuple[float, float] | None  # of the mean; None without repeated samples
 
     @property
     def spread(self) -> float:
@@ -27,11 +27,12 @@ class Summary:
 
 
 def summarise(values: list[float]) -> Summary:
+    """Median, min, max, and a 95% CI of the mean only where there are repeated samples."""
     n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        half = 0.0
-    else:
+    ci = None
+    if n >= 2:
+        mean = statistics.fmean(values)
         t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
         half = t * statistics.stdev(values) / math.sqrt(n)
-    return Summary(n, statistics.median(values), min(values), max(values), (mean - half, mean + half))
+        ci = (mean - half, mean + half)
+    return Summary(n, statistics.median(values), min(values), max(values), ci)

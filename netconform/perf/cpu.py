@@ -1,0 +1,109 @@
+"""The whole machine's CPU over a measurement: /proc/stat (softirq included) and the busiest process.
+
+iperf3 reports only its own CPU; a sample can be CPU-bound with iperf3 at
+half a core while ovs-vswitchd or softirq processing fills the rest.  The
+meter reads this machine's /proc, where every lab process of the netns
+provider is visible, before and after a sample.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+HZ = os.sysconf("SC_CLK_TCK")
+MACHINE_BOUND = 90.0  # percent of all cores
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU use over one interval."""
+
+    busy_percent: float  # of all cores: everything but idle and iowait
+    softirq_percent: float  # of all cores
+    busiest: str  # "ovs-vswitchd (pid 812)"
+    busiest_percent: float  # of one core
+
+    @property
+    def bound(self) -> bool:
+        return self.busy_percent >= MACHINE_BOUND
+
+    def __str__(self) -> str:
+        return (f"machine {self.busy_percent:.0f}% busy (softirq {self.softirq_percent:.0f}%), "
+                f"busiest {self.busiest} at {self.busiest_percent:.0f}% of a core")
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    at: float
+    cpu: tuple[int, ...]  # the aggregate "cpu" line of /proc/stat
+    processes: dict[int, tuple[str, int]]  # pid -> (comm, utime + stime ticks)
+
+
+def _snapshot() -> _Snapshot:
+    cpu = tuple(int(x) for x in (PROC / "stat").read_text().splitlines()[0].split()[1:])
+    processes = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        comm = text[text.index("(") + 1: text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        processes[int(entry.name)] = (comm, int(fields[11]) + int(fields[12]))
+    return _Snapshot(time.monotonic(), cpu, processes)
+
+
+def _busy(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[float, float]:
+    """(busy, softirq) percent of all cores between two aggregate /proc/stat lines."""
+    delta = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(delta[:8]) or 1  # user nice system idle iowait irq softirq steal
+    return 100.0 * (total - delta[3] - delta[4]) / total, 100.0 * delta[6] / total
+
+
+class Meter:
+    """``with Meter() as m: ...`` then ``m.use``: the machine's CPU over the block.
+
+    Processes are sampled every ``interval`` seconds while the block runs, so
+    that short-lived ones (each iperf3 sample's client and server) are counted
+    before they exit.
+    """
+
+    def __init__(self, interval: float = 0.25):
+        self.interval = interval
+        self.use: CpuUse | None = None
+
+    def __enter__(self) -> Meter:
+        self._first = self._last = _snapshot()
+        self._ticks: dict[int, tuple[str, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._account(_snapshot())
+
+    def _account(self, now: _Snapshot) -> None:
+        """Add each process's CPU since the last snapshot (a new one's since it started)."""
+        for pid, (comm, used) in now.processes.items():
+            grew = used - self._last.processes.get(pid, (comm, 0))[1]
+            self._ticks[pid] = (comm, self._ticks.get(pid, (comm, 0))[1] + max(grew, 0))
+        self._last = now
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        last = _snapshot()
+        self._account(last)
+        busy, softirq = _busy(self._first.cpu, last.cpu)
+        pid, (comm, ticks) = max(self._ticks.items(), key=lambda item: item[1][1], default=(0, ("none", 0)))
+        seconds = max(last.at - self._first.at, 1e-6)
+        self.use = CpuUse(busy, softirq, f"{comm} (pid {pid})", 100.0 * ticks / HZ / seconds)

@@ -18,7 +18,7 @@ import allure
 import pytest
 
 from . import inventory as inventories
-from . import registry
+from . import registry, skips
 from .inventory import Inventory
 from .lab import Lab
 from .nodes import SshNode
@@ -30,6 +30,7 @@ from .topology.load import BUILTIN_DIR
 DEFAULT_TOPOLOGY = "all"
 _SPECS = pytest.StashKey[list["LabSpec"]]()
 _KEPT = pytest.StashKey[list[Lab]]()
+_ALLOWED = pytest.StashKey[set[str]]()
 REPORT = pytest.StashKey["Report | None"]()
 
 
@@ -82,6 +83,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="iperf3 samples per path and metric in the bench suite (default: 3)")
     group.addoption("--bench-seconds", type=int, default=2, metavar="S",
                     help="seconds per iperf3 sample, after 1 s of omitted warm-up (default: 2)")
+    group.addoption("--strict-skips", action="store_true",
+                    help="fail every skip but the user's own selection and the allowed environment "
+                         "limits (see --allow-skip); the summary lists every skip and xfail")
+    group.addoption("--allow-skip", action="append", default=[], metavar="LIMIT[,LIMIT...]",
+                    help="with --strict-skips, also allow skips for these kernel limits: "
+                         f"{', '.join(skips.LIMITS)} (always allowed: {', '.join(skips.DEFAULT_ALLOWED)})")
     group.addoption("--report-dir", default=None, metavar="DIR",
                     help="write conformance.{json,md} (checks and matrices per lab) and, with the bench "
                          "suite, compare.{json,md} and charts to DIR")
@@ -100,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if getattr(config.option, option) < 1:
             raise pytest.UsageError(f"--{option.replace('_', '-')}: "
                                     f"{getattr(config.option, option)} is not allowed; allowed: 1 or more")
+    config.stash[_ALLOWED] = _allowed_limits(config)
     report_dir = config.option.report_dir
     config.stash[REPORT] = Report(Path(report_dir)) if report_dir else None
     # Under xdist the controller sees every check's outcome and writes the report.
@@ -124,6 +132,31 @@ def pytest_configure(config: pytest.Config) -> None:
             print(f"# {spec.id}")
             print("\n".join(plan(spec.lab())), end="\n\n")
         pytest.exit("dry run: nothing was built", returncode=0)
+
+
+def _allowed_limits(config: pytest.Config) -> set[str]:
+    given = {part.strip() for value in config.option.allow_skip for part in value.split(",") if part.strip()}
+    unknown = sorted(given - skips.LIMITS.keys())
+    if unknown:
+        raise pytest.UsageError(f"--allow-skip: {', '.join(unknown)} is not a known limit; allowed: "
+                                f"{', '.join(skips.LIMITS)}")
+    return given | set(skips.DEFAULT_ALLOWED)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under --strict-skips a skip that is neither the user's selection nor an allowed
+    environment limit becomes a failure saying so."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not (report.skipped and item.config.option.strict_skips) or hasattr(report, "wasxfail"):
+        return
+    reason = _message(report)
+    if not skips.allowed(reason, item.config.stash[_ALLOWED]):
+        report.outcome = "failed"
+        report.longrepr = (f"--strict-skips: skipped without an allowed reason: {reason}\n"
+                           "Install what it names (setup.sh), or, for a kernel feature this machine "
+                           f"lacks, allow it with --allow-skip (limits: {', '.join(skips.LIMITS)}).")
 
 
 def _inventory(config: pytest.Config) -> Inventory | None:
@@ -170,7 +203,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # One xdist group per lab: with --dist loadgroup each lab is built on one worker only.
     params = [pytest.param(s, id=s.id, marks=pytest.mark.xdist_group(s.id)) for s in specs]
     if not params:
-        reason = f"no chosen topology has {' and '.join(sorted(needed))}"
+        reason = skips.selection(f"no chosen topology has {' and '.join(sorted(needed))}")
         params = [pytest.param(None, id="no-lab", marks=pytest.mark.skip(reason=reason))]
     metafunc.parametrize("lab", params, indirect=True, scope="session")
 
@@ -250,7 +283,7 @@ def _message(report: pytest.TestReport) -> str:
     if hasattr(report, "wasxfail"):
         return report.wasxfail
     if report.skipped and isinstance(report.longrepr, tuple):
-        return report.longrepr[2]
+        return report.longrepr[2].removeprefix("Skipped: ")
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         return crash.message if crash else str(report.longrepr)
@@ -258,10 +291,29 @@ def _message(report: pytest.TestReport) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    _skips_and_xfails(terminalreporter, config)
     for kept in config.stash.get(_KEPT, []):
         terminalreporter.write_sep("-", f"lab {kept.id} kept (run {kept.run_id})")
         for line in keep_instructions(kept):
             terminalreporter.write_line(line)
+
+
+def _skips_and_xfails(terminalreporter, config: pytest.Config) -> None:
+    """Every skip and expected failure with its reason, before pytest's own short summary."""
+    rows = []
+    for kind in ("skipped", "xfailed"):
+        for report in terminalreporter.stats.get(kind, []):
+            if kind == "skipped" and hasattr(report, "wasxfail"):
+                continue
+            rows.append(f"{kind.upper()} {report.nodeid}: {_message(report).strip().splitlines()[0]}")
+    if not rows:
+        return
+    allowed = ", ".join(sorted(config.stash.get(_ALLOWED, set())))
+    terminalreporter.write_sep("=", f"netconform: {len(rows)} skip(s) and expected failure(s)")
+    if config.option.strict_skips:
+        terminalreporter.write_line(f"--strict-skips: allowed environment limits: {allowed}")
+    for row in rows:
+        terminalreporter.write_line(row)
 
 
 def keep_instructions(kept: Lab) -> list[str]:

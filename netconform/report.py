@@ -50,6 +50,14 @@ class Report:
 
     def markdown(self) -> str:
         out = ["# Conformance report", ""]
+        noted = [(lab_id, check, result) for lab_id, entry in self.labs.items()
+                 for check, result in entry["checks"].items() if result["outcome"] in ("skipped", "xfailed")]
+        if noted:
+            out += ["Skips and expected failures (each with its reason):", "",
+                    "| lab | check | outcome | reason |", "|---|---|---|---|"]
+            out += [f"| {lab_id} | {check} | {result['outcome']} | {_cell(result['message'])} |"
+                    for lab_id, check, result in noted]
+            out.append("")
         for lab_id, entry in self.labs.items():
             outcomes = [c["outcome"] for c in entry["checks"].values()]
             summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
@@ -58,10 +66,14 @@ class Report:
                     f"Checks: {summary}", "",
                     "| check | outcome | detail |", "|---|---|---|"]
             for check, result in entry["checks"].items():
-                detail = result["message"].strip().splitlines()[0][:160] if result["message"] else ""
-                out.append(f"| {check} | {result['outcome']} | {detail.replace('|', '/')} |")
+                out.append(f"| {check} | {result['outcome']} | {_cell(result['message'])[:160]} |")
             out += ["", *_grid(entry["matrix"]), ""]
         return "\n".join(out)
+
+
+def _cell(message: str) -> str:
+    """A message's first line, fit for a table cell."""
+    return message.strip().splitlines()[0].replace("|", "/") if message.strip() else ""
 
 
 def _grid(matrix: list[dict]) -> list[str]:

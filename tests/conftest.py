@@ -37,8 +37,9 @@ def live_lab(request):
         lab.down()
 
 
-def run_pytest(*args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """The product as a user runs it: pytest in a child process."""
+def run_pytest(*args: str, timeout: float = 600, cwd: Path = REPO,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The product as a user runs it: pytest in a child process (``env`` adds to the environment)."""
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.lab
 
 def test_full_run_leaves_root_namespace_untouched():
     before = rootns.take()
-    result = run_pytest("--topology=all", "-m", "not bench", "suites")
+    result = run_pytest("--topology=all", "-m", "not bench", "--strict-skips", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
     assert before.diff(rootns.take()) == {}

@@ -96,29 +96,35 @@ def container_mode_shares_net_only(lab: Lab) -> list[str]:
     return problems
 
 
+def addressing_plans(lab: Lab) -> list[tuple[str, ipaddress.IPv4Network, ipaddress.IPv4Network, str]]:
+    """(container, network, pool, gateway) for every bridged container whose address the
+    scheme plans (overlay plans none: its containers have two interfaces)."""
+    topo, scheme = lab.topology, lab.scheme
+    plans = []
+    for c in topo.containers:
+        if c.mode == "network":
+            subnet = topo.network(c.network).subnet
+            plans.append((c.name, subnet, subnet, str(subnet[1])))
+        elif c.mode == "bridge" and scheme.addressing(topo, c.host):
+            network, pool, gateway = scheme.addressing(topo, c.host)
+            plans.append((c.name, network, pool, str(gateway)))
+    return plans
+
+
 def bridge_addressing(lab: Lab) -> list[str]:
     """Each bridged container has an address from its host's pool, the bridge as gateway."""
     problems = []
-    topo, scheme = lab.topology, lab.scheme
-    for c in topo.containers:
-        if c.mode == "network":
-            network, pool = topo.network(c.network).subnet, topo.network(c.network).subnet
-            gateway = str(network[1])
-        elif c.mode == "bridge" and scheme.addressing(topo, c.host):
-            network, pool, gateway = scheme.addressing(topo, c.host)
-            gateway = str(gateway)
-        else:
-            continue
-        node = lab.containers[c.name]
+    for name, network, pool, gateway in addressing_plans(lab):
+        node = lab.containers[name]
         _, addresses = links_and_addresses(node)
         mine = [ipaddress.IPv4Interface(a) for a in addresses if not a.startswith("127.")]
         if len(mine) != 1 or mine[0].network != network or mine[0].ip not in pool:
-            problems.append(f"{c.name}: addresses {[str(a) for a in mine]}, want one from {pool} "
+            problems.append(f"{name}: addresses {[str(a) for a in mine]}, want one from {pool} "
                             f"on {network}")
         routes = node.exec(["busybox", "ip", "route"]).stdout.splitlines()
         default = next((r.split() for r in routes if r.startswith("default ")), [])
         if default[1:3] != ["via", gateway]:
-            problems.append(f"{c.name}: default route {' '.join(default) or 'missing'}, "
+            problems.append(f"{name}: default route {' '.join(default) or 'missing'}, "
                             f"want via {gateway}")
     return problems
 

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import skips
+
 if TYPE_CHECKING:
     from ..lab import Lab
     from ..nodes import ContainerNode
@@ -110,12 +112,14 @@ class Scheme:
         pass
 
 
-def kernel_lacks(kind: str, setup: str) -> str | None:
-    """Why the kernel cannot make a link of ``kind`` (tried in a throwaway namespace), or None."""
+def kernel_lacks(limit_id: str, kind: str, setup: str) -> str | None:
+    """Why the kernel cannot make a link of ``kind`` (tried in a throwaway namespace), or None;
+    the reason names the environment limit ``limit_id`` (``skips.LIMITS``)."""
     done = subprocess.run(["unshare", "--net", "sh", "-c", setup], capture_output=True, text=True)
     if done.returncode == 0:
         return None
-    return f"the kernel cannot create {kind} links: {done.stderr.strip() or 'failed'}"
+    return skips.limit(limit_id, f"the kernel cannot create {kind} links: "
+                                 f"{done.stderr.strip() or 'failed'}")
 
 
 def covering(networks: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:

@@ -56,7 +56,7 @@ class Macvlan(Scheme):
     realised = "Docker macvlan network (bridge mode) on the underlay NIC"
 
     def missing(self) -> str | None:
-        return kernel_lacks("macvlan", "ip link add p0 type veth peer name p1 && "
+        return kernel_lacks("no-macvlan", "macvlan", "ip link add p0 type veth peer name p1 && "
                                        "ip link add m0 link p0 type macvlan mode bridge")
 
     def addressing(self, topo, host):

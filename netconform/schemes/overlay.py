@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from .. import skips
 from .base import Promise, Scheme, kernel_lacks
 
 SUBNET = ipaddress.IPv4Network("10.20.0.0/24")
@@ -20,7 +21,8 @@ def ipvs_missing(lab) -> str | None:
     """Why the hosts' kernel cannot give swarm its ingress mesh and service VIPs, or None."""
     if lab.hosts[lab.topology.hosts[0].name].exec(["test", "-e", "/proc/net/ip_vs"]).ok:
         return None
-    return "the kernel has no IPVS (/proc/net/ip_vs), which swarm's ingress and service VIPs need"
+    return skips.limit("no-ipvs", "the kernel has no IPVS (/proc/net/ip_vs), which swarm's "
+                                  "ingress and service VIPs need")
 
 
 class Overlay(Scheme):
@@ -31,7 +33,7 @@ class Overlay(Scheme):
     realised = "Docker swarm (one manager) with an attachable overlay network"
 
     def missing(self) -> str | None:
-        return kernel_lacks("vxlan (the overlay driver's data path)",
+        return kernel_lacks("no-vxlan", "vxlan (the overlay driver's data path)",
                             "ip link add probe0 type vxlan id 1 dstport 4789")
 
     def addressing(self, topo, host):

@@ -27,7 +27,7 @@ class Vxlan(Scheme):
     vni, port, device = 42, 4789, "vxlan0"
 
     def missing(self) -> str | None:
-        return kernel_lacks("vxlan", "ip link add probe0 type vxlan id 1 dstport 4789")
+        return kernel_lacks("no-vxlan", "vxlan", "ip link add probe0 type vxlan id 1 dstport 4789")
 
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
         return covering([topo.bridge_subnet(h.name) for h in topo.hosts])

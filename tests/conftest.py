@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from netconform.lab import Lab
-from netconform.topology import load, resolve
+from netconform.topology import Topology, load, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,11 +21,11 @@ def topology(name: str):
 
 @pytest.fixture
 def live_lab(request):
-    """A fresh lab per test, for tests that break it: ``live_lab("bridge")``."""
+    """A fresh lab per test, for tests that break it: ``live_lab("bridge")`` (or a Topology)."""
     labs = []
 
-    def build(name: str) -> Lab:
-        lab = Lab(topology(name))
+    def build(name: str | Topology) -> Lab:
+        lab = Lab(topology(name) if isinstance(name, str) else name)
         reason = lab.missing()
         if reason:
             pytest.skip(reason)

@@ -6,11 +6,15 @@ joined, a container in the wrong mode) and asserts the check's report
 names that fault and nothing else.
 """
 
+import dataclasses
+
 import pytest
 
 from netconform.checks import names, nat, stacks
 from netconform.measure import addresses, measure
 from netconform.topology import Container
+
+from .conftest import topology
 
 pytestmark = pytest.mark.lab
 
@@ -68,8 +72,26 @@ def test_nat_reports_a_deleted_dnat(live_lab):
     web = addresses(lab)["web"]
     rule = ["DOCKER", "!", "-i", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "8080",
             "-j", "DNAT", "--to-destination", f"{web}:80"]
+    assert not nat.dnat_behaviour(lab, measure(lab))
     lab.hosts["h1"].exec(["iptables", "-t", "nat", "-D", *rule]).check()
     assert nat.missing_rules(lab) == [f"h1: no DNAT of tcp/8080 to web {web}:80 (nat DOCKER)"]
+    # The userland proxy (on by default) still answers on the host's port, from the bridge.
+    assert nat.dnat_behaviour(lab, measure(lab)) == [
+        "ext -> h1:8080: web saw the peer 172.30.1.1, not ext's 198.18.0.254: a proxy answered, not DNAT"]
+
+
+def test_dnat_without_the_userland_proxy(live_lab):
+    """With --userland-proxy=false the published port is the DNAT rule alone: the same checks
+    pass, no docker-proxy runs, and without the rule nothing answers."""
+    portmap = topology("portmap")
+    lab = live_lab(dataclasses.replace(portmap, hosts=tuple(
+        dataclasses.replace(h, userland_proxy=False) for h in portmap.hosts)))
+    assert "docker-proxy" not in lab.hosts["h1"].exec(["ps", "-eo", "comm"]).stdout
+    assert not nat.missing_rules(lab) and not nat.dnat_behaviour(lab, measure(lab))
+    # Without the proxy Docker writes the rule for every interface (hairpin included).
+    lab.hosts["h1"].exec(["sh", "-c", "iptables -t nat -S DOCKER | grep -- '--dport 8080 ' | "
+                                      "sed 's/^-A/-D/' | xargs -L1 iptables -t nat"]).check()
+    assert nat.dnat_behaviour(lab, measure(lab)) == ["ext -> h1:8080: no answer, not by web"]
 
 
 def test_dnat_behaviour_reports_a_port_sent_elsewhere(live_lab):

@@ -95,13 +95,20 @@ def masquerade_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
 
 
 def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
-    """ext reaching HOST:PORT is answered by the container that published it."""
+    """ext reaching HOST:PORT is answered by the container that published it, which saw ext's
+    own address: DNAT rewrote only the destination.  A userland proxy (docker-proxy) answering
+    in its place would show the host's side of the bridge as the peer instead."""
     problems = []
+    ext = lab.ext.address
     for c in lab.topology.containers:
         for pub in c.publish:
             answers = [v for v in matrix.find("ext", c.host) if v.probe.port == pub.host_port]
             for verdict in answers:
+                where = f"ext -> {c.host}:{pub.host_port}"
                 if verdict.served_by != c.name:
                     got = f"answered by {verdict.served_by}" if verdict.reached else "no answer"
-                    problems.append(f"ext -> {c.host}:{pub.host_port}: {got}, not by {c.name}")
+                    problems.append(f"{where}: {got}, not by {c.name}")
+                elif verdict.peer != ext:
+                    problems.append(f"{where}: {c.name} saw the peer {verdict.peer}, not ext's "
+                                    f"{ext}: a proxy answered, not DNAT")
     return problems

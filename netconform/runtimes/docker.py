@@ -110,7 +110,8 @@ class DockerRuntime:
         argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
                 "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
                 "--pidfile", f"{root}/docker.pid", *self.lab.scheme.engine_args(topo, host),
-                f"--icc={str(topo.host(host).icc).lower()}", "--dns", str(topo.ext_address().ip),
+                f"--icc={str(topo.host(host).icc).lower()}",
+                f"--userland-proxy={str(topo.host(host).userland_proxy).lower()}", "--dns", str(topo.ext_address().ip),
                 "--log-level", "warn"]
         if self.lab.provider.local_kernel:  # on this machine: cgroups the sandbox can remove
             argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{self.lab.run_id}/{host}"]

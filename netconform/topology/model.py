@@ -126,6 +126,11 @@ class Host:
         default=True,
         metadata=meta("Inter-container communication on docker0 (dockerd --icc)."),
     )
+    userland_proxy: bool = field(
+        default=True,
+        metadata=meta("docker-proxy for published ports (dockerd --userland-proxy); with false, "
+                      "published ports are DNAT rules alone."),
+    )
 
 
 @dataclass(frozen=True)

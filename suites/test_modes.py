@@ -78,11 +78,16 @@ def test_network_connect_joins_networks(lab):
 @pytest.mark.mutates
 @pytest.mark.requires("publish")
 def test_publishing_a_taken_port_fails_cleanly(lab):
-    """Docker refuses a host port already published, and leaves nothing half-made."""
+    """Docker refuses a host port already published, and leaves nothing half-made: the refused
+    container is not running and holds no endpoint, and the host's rules and proxies are as
+    before, read from the engine itself with nothing of ours in between."""
     spec = next(c for c in lab.topology.containers if c.publish)
-    rules_before = nat.nat_rules(lab, spec.host)
+    again = f"{spec.name}-again"
+    before = nat.port_state(lab, spec.host)
     with pytest.raises(docker.errors.APIError, match="already allocated"):
-        lab.runtime.run_container(spec.host, replace(spec, links=()), name=f"{spec.name}-again")
-    engine = lab.engine(spec.host)
-    assert not engine.containers.list(all=True, filters={"name": f"{spec.name}-again"})
-    assert nat.nat_rules(lab, spec.host) == rules_before
+        lab.runtime.run_container(spec.host, replace(spec, links=()), name=again)
+    try:
+        assert_none(nat.half_made(lab, spec.host, again, before))
+    finally:
+        for left in lab.engine(spec.host).containers.list(all=True, filters={"name": f"^{again}$"}):
+            left.remove(force=True)

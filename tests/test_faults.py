@@ -8,6 +8,7 @@ names that fault and nothing else.
 
 import dataclasses
 
+import docker
 import pytest
 
 from netconform.checks import names, nat, stacks
@@ -171,3 +172,18 @@ def test_bridge_addressing_reports_a_wrong_gateway(live_lab):
     in_container(lab, "c1", "ip route replace default via 172.30.1.254").check()
     assert stacks.bridge_addressing(lab) == [
         "c1: default route default via 172.30.1.254 dev eth0, want via 172.30.1.1"]
+
+
+def test_half_made_reports_what_the_engine_kept(live_lab):
+    """After a refused start the check reads the engine and host as they are: a rule the engine
+    left behind (planted here as an engine that forgot its DNAT would leave it) is reported."""
+    lab = live_lab("portmap")
+    spec = lab.topology.container("web")
+    before = nat.port_state(lab, "h1")
+    with pytest.raises(docker.errors.APIError, match="already allocated"):
+        lab.runtime.run_container("h1", dataclasses.replace(spec, name="web-again"), name="web-again")
+    assert not nat.half_made(lab, "h1", "web-again", before)
+    lab.hosts["h1"].exec(["iptables", "-t", "nat", "-A", "DOCKER", "-p", "tcp", "--dport", "8080",
+                          "-j", "DNAT", "--to-destination", "172.30.1.9:80"]).check()
+    assert nat.half_made(lab, "h1", "web-again", before) == [
+        "h1: nat gained -A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.30.1.9:80"]

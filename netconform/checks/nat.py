@@ -52,6 +52,45 @@ def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
     return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host]
 
 
+@dataclass(frozen=True)
+class PortState:
+    """What a host's engine holds for published ports: its rules and its proxies."""
+
+    nat: frozenset[str]
+    filter: frozenset[str]
+    proxies: frozenset[str]  # docker-proxy command lines
+
+
+def port_state(lab: Lab, host: str) -> PortState:
+    node = infra(lab.hosts[host])
+    proxies = lab.hosts[host].exec(["sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' "
+                                                "< $f 2>/dev/null; echo; done"]).stdout
+    return PortState(frozenset(node.iptables.rules("nat")), frozenset(node.iptables.rules("filter")),
+                     frozenset(line.strip() for line in proxies.splitlines() if "docker-proxy" in line))
+
+
+def half_made(lab: Lab, host: str, name: str, before: PortState) -> list[str]:
+    """What the engine kept of a container whose start it refused: a running process, network
+    endpoints, rules or proxies that were not there before.  Read from the engine and the host
+    as they are, with nothing of netconform's in between."""
+    problems = []
+    found = lab.engine(host).containers.list(all=True, filters={"name": f"^{name}$"})
+    for container in found:
+        state, networks = container.attrs["State"], container.attrs["NetworkSettings"]["Networks"] or {}
+        if state.get("Running"):
+            problems.append(f"{name}: running after its start was refused")
+        joined = {net: e.get("IPAddress") for net, e in networks.items() if e.get("EndpointID")}
+        if joined:
+            problems.append(f"{name}: still has endpoints {joined}")
+    after = port_state(lab, host)
+    for kind in ("nat", "filter", "proxies"):
+        added = sorted(getattr(after, kind) - getattr(before, kind))
+        removed = sorted(getattr(before, kind) - getattr(after, kind))
+        problems += [f"{host}: {kind} gained {item}" for item in added]
+        problems += [f"{host}: {kind} lost {item}" for item in removed]
+    return problems
+
+
 def missing_rules(lab: Lab) -> list[str]:
     """MASQUERADE per container subnet and DNAT per published port, by host."""
     problems = []

@@ -7,7 +7,7 @@ broken the way it breaks in the field, and the report names exactly that.
 import pytest
 
 from netconform.checks import path
-from netconform.measure import measure
+from netconform.measure import addresses, measure
 
 pytestmark = pytest.mark.lab
 
@@ -68,11 +68,12 @@ def test_traffic_off_the_tunnel_is_reported(live_lab):
     for host in ("h1", "h2"):
         lab.hosts[host].exec(["sh", "-c", "ip link set vxlan0 nomaster && "
                                           "ip link set eth0 master docker0"]).check()
-    problems = path.wire(lab)
-    leak = "c1 -> c3 on the underlay: container addresses outside udp/4789:\n  172.30.1.0 > 172.30.2.0 icmp"
-    assert any(p.startswith(leak) for p in problems), problems
-    # Frames still in flight may or may not show some VXLAN; nothing else may be reported.
-    assert all(p.startswith((leak, "c1 -> c3 on the underlay: expected udp/4789")) for p in problems)
+    problems, live = path.wire(lab), addresses(lab)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith(f"c1 -> c3 on the underlay: expected 3 echo requests {live['c1']} > "
+                                  f"{live['c3']} inside udp/4789 id 42 from 198.18.0.1 to 198.18.0.2, found 0")
+    assert problems[1] == (f"c1 -> c3 on the underlay: container addresses outside udp/4789:\n"
+                           f"  {live['c1']} > {live['c3']} icmp (x3)\n  {live['c3']} > {live['c1']} icmp (x3)")
 
 
 def test_ovs_cut_tunnel_port_is_reported(live_lab):
@@ -93,3 +94,79 @@ def test_ovs_stopped_daemon_is_reported(live_lab):
     wrong = wrong_pairs(lab)
     assert wrong and all({"h2", "c2"} & set(pair) for pair in wrong)
     assert {("c1", "c2"), ("c3", "c2"), ("ext", "h2"), ("c2", "ext")} <= wrong
+
+
+# -- the wire check, branch by branch ---------------------------------------------------
+
+
+def test_wire_reports_gre_tunnels_turned_into_vxlan(live_lab):
+    """ovs: every tunnel port re-typed to VXLAN; traffic flows, but not in GRE."""
+    lab = live_lab("ovs")
+    assert not path.wire(lab)
+    for host in ("h1", "h2", "h3"):
+        for peer in {"h1", "h2", "h3"} - {host}:
+            lab.hosts[host].exec(["ovs-vsctl", f"--db=unix:/run/lab/ovs/{host}/db.sock", "set", "interface",
+                                  f"gre-{peer}", "type=vxlan"]).check()
+    problems, live = path.wire(lab), addresses(lab)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"c1 -> c2 on the underlay: expected 3 echo requests {live['c1']} > {live['c2']} inside gre "
+        "carrying Ethernet from 198.18.0.1 to 198.18.0.2, found 0 (0 with another id or payload)"), problems
+    # What was seen instead: the trigger inside VXLAN.
+    assert f"198.18.0.1 > 198.18.0.2 udp/4789 id 0 [{live['c1']} > {live['c2']} icmp]" in problems[0]
+
+
+def test_wire_reports_weave_on_the_wrong_port(live_lab):
+    """weave: the fast-datapath VXLAN devices rebuilt on UDP 4789 instead of 6784."""
+    lab = live_lab("weave")
+    assert not path.wire(lab)
+    wrong = type("WrongPort", (type(lab.scheme),), {"port": 4789})()
+    for host in ("h1", "h2", "h3"):
+        lab.hosts[host].exec(["sh", "-c", "\n".join(["set -e", "ip link del vxlan-6784",
+                                                     *wrong.tunnel(lab, host)])]).check()
+    problems, live = path.wire(lab), addresses(lab)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"c1 -> c2 on the underlay: expected 3 echo requests {live['c1']} > {live['c2']} inside udp/6784 "
+        "id 31438 from 198.18.0.1 to 198.18.0.2, found 0"), problems
+    assert f"198.18.0.1 > 198.18.0.2 udp/4789 id 31438 [{live['c1']} > {live['c2']} icmp]" in problems[0]
+
+
+def test_wire_reports_container_traffic_masqueraded_between_hosts(live_lab):
+    """host-gw: the NAT exemption between container subnets lost on h1; pings still pass, but
+    the wire carries h1's address, not the container's."""
+    lab = live_lab("host-gw")
+    assert not path.wire(lab)
+    lab.hosts["h1"].exec(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "172.30.1.0/24",
+                          "-d", "172.30.2.0/24", "-j", "RETURN"]).check()
+    problems, live = path.wire(lab), addresses(lab)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"c1 -> c3 on the underlay: expected 3 plain echo requests {live['c1']} > {live['c3']}, found 0"), problems
+    assert f"198.18.0.1 > {live['c3']} icmp" in problems[0]
+
+
+def test_wire_reports_container_addresses_where_only_hosts_may_appear(live_lab):
+    """xhost-portmap: h1's MASQUERADE deleted; web1's request leaves with its own address (and,
+    with no way back, gets no answer)."""
+    lab = live_lab("xhost-portmap")
+    assert not path.wire(lab)
+    lab.hosts["h1"].exec(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "172.30.1.0/24", "!", "-o",
+                          "docker0", "-j", "MASQUERADE"]).check()
+    problems, live = path.wire(lab), addresses(lab)
+    assert problems[0].startswith("web1 -> h2 on the underlay: the trigger failed"), problems
+    assert problems[1].startswith("web1 -> h2 on the underlay: none of the trigger's packets "
+                                  "(198.18.0.1 > 198.18.0.2 tcp/8080)"), problems
+    assert problems[2].startswith("web1 -> h2 on the underlay: container addresses on the wire:\n"
+                                  f"  {live['web1']} > 198.18.0.2 tcp/8080"), problems
+    assert len(problems) == 3
+
+
+def test_wire_reports_an_empty_capture(live_lab):
+    """vxlan: h1's flood entry cut, so nothing of the trigger reaches the wire at all."""
+    lab = live_lab("vxlan")
+    lab.hosts["h1"].exec(["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan0",
+                          "dst", "198.18.0.2"]).check()
+    problems, live = path.wire(lab), addresses(lab)
+    assert problems[0].startswith("c1 -> c3 on the underlay: the trigger failed"), problems
+    assert problems[1].startswith(f"c1 -> c3 on the underlay: expected 3 echo requests {live['c1']} > "
+                                  f"{live['c3']} inside udp/4789 id 42 from 198.18.0.1 to 198.18.0.2, "
+                                  "found 0"), problems
+    assert len(problems) == 2

@@ -21,7 +21,8 @@ from docker.types import EndpointSpec
 
 from ..expect import Probe, network_of, own_stacks
 from ..lab import Lab
-from ..measure import run_probes
+from ..measure import REQUEST, run_probes
+from ..result import Result
 
 CAPTURE_DIR = "/run/lab"
 CAPTURE = f"{CAPTURE_DIR}/capture.pcap"
@@ -30,34 +31,70 @@ FILTER = "not arp and not port 2377 and not port 7946"
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre"}
 
 
+VXLAN_PORTS = (4789, 6784)  # IANA's VXLAN port, and Weave Net's fast datapath (VXLAN too)
+ETH_IPV4, ETH_BRIDGED = 0x0800, 0x6558  # GRE protocol types: IPv4, transparent Ethernet
+
+
 @dataclass(frozen=True)
 class Packet:
-    """A captured frame's outer IPv4 header: what the underlay really carried."""
+    """A captured IPv4 packet by its outer header, and what it carries where it is a tunnel's."""
 
     src: str
     dst: str
     proto: str
     dport: int | None = None
+    icmp_type: int | None = None  # 8 echo request, 0 echo reply
+    tunnel_id: int | None = None  # VXLAN VNI or GRE key
+    carries: int | None = None  # GRE protocol type (ETH_BRIDGED: Ethernet frames)
+    inner: Packet | None = None  # the encapsulated IPv4 packet
 
     def __str__(self) -> str:
-        return f"{self.src} > {self.dst} {self.proto}" + (f"/{self.dport}" if self.dport else "")
+        text = f"{self.src} > {self.dst} {self.proto}" + (f"/{self.dport}" if self.dport else "")
+        if self.tunnel_id is not None:
+            text += f" id {self.tunnel_id}"
+        return text + (f" [{self.inner}]" if self.inner else "")
+
+
+def parse_ip(ip: bytes) -> Packet | None:
+    """An IPv4 packet, decoding VXLAN and GRE to the IPv4 packet they carry."""
+    if len(ip) < 20 or ip[0] >> 4 != 4:
+        return None
+    header, number = (ip[0] & 0x0F) * 4, ip[9]
+    src, dst = str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20]))
+    body = ip[header:]
+    proto = PROTOCOLS.get(number, str(number))
+    if number in (6, 17) and len(body) >= 4:
+        dport = struct.unpack_from(">H", body, 2)[0]
+        if number == 17 and dport in VXLAN_PORTS and len(body) >= 16 + 14:
+            frame = body[16:]
+            inner = parse_ip(frame[14:]) if frame[12:14] == b"\x08\x00" else None
+            return Packet(src, dst, proto, dport, tunnel_id=int.from_bytes(body[12:15], "big"), inner=inner)
+        return Packet(src, dst, proto, dport)
+    if number == 1 and body:
+        return Packet(src, dst, proto, icmp_type=body[0])
+    if number == 47 and len(body) >= 4:
+        flags, carries = struct.unpack_from(">HH", body)
+        offset = 4 + (4 if flags & 0x8000 else 0)
+        key = int.from_bytes(body[offset:offset + 4], "big") if flags & 0x2000 else None
+        offset += (4 if flags & 0x2000 else 0) + (4 if flags & 0x1000 else 0)
+        payload = body[offset:]
+        if carries == ETH_BRIDGED:
+            payload = payload[14:] if payload[12:14] == b"\x08\x00" else b""
+        return Packet(src, dst, proto, tunnel_id=key, carries=carries, inner=parse_ip(payload))
+    return Packet(src, dst, proto)
 
 
 def parse_pcap(data: bytes) -> list[Packet]:
-    """IPv4 packets of an Ethernet pcap (tcpdump -w), by their outer header."""
+    """IPv4 packets of an Ethernet pcap (tcpdump -w)."""
     packets, offset = [], 24  # global header
     while offset + 16 <= len(data):
         captured = struct.unpack_from("<I", data, offset + 8)[0]
         frame = data[offset + 16: offset + 16 + captured]
         offset += 16 + captured
-        if len(frame) < 34 or frame[12:14] != b"\x08\x00":
-            continue
-        ip = frame[14:]
-        proto = ip[9]
-        header = (ip[0] & 0x0F) * 4
-        dport = struct.unpack_from(">H", ip, header + 2)[0] if proto in (6, 17) else None
-        packets.append(Packet(str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20])),
-                              PROTOCOLS.get(proto, str(proto)), dport))
+        if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
+            packet = parse_ip(frame[14:])
+            if packet is not None:
+                packets.append(packet)
     return packets
 
 
@@ -114,43 +151,82 @@ def capture(lab: Lab, host: str, trigger) -> list[Packet]:
 
 # What each scheme's wire promise looks like in an outer header: (protocol, port).
 ENCAPSULATION = {"udp/4789": ("udp", 4789), "udp/6784": ("udp", 6784), "gre": ("gre", None)}
+PINGS = 3
 
 
 def wire(lab: Lab) -> list[str]:
-    """Cross-host traffic takes the scheme's path, as seen on the underlay."""
+    """Cross-host traffic takes the scheme's path, as seen on the underlay.
+
+    The trigger (pings between containers on two hosts, or a request to the
+    other host's published port) must succeed, and the capture must hold the
+    trigger's own packets in the promised form: plain with the container
+    addresses, inside VXLAN to the scheme's port (and VNI) or GRE carrying
+    Ethernet, or (no cross-host network) between the hosts' addresses only.
+    An empty or unrelated capture is a failure that says what was seen.
+    """
     path = cross_path(lab)
     if path is None:
         return ["no two containers on different hosts to send traffic between"]
     source_ip = lab.containers[path.source].addresses[lab.scheme.network]
     local, remote = lab.hosts[path.source_host].address, lab.hosts[path.target_host].address
     node = lab.containers[path.source]
+    done: list[Result] = []
     if path.port:
-        request = rf"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 {path.address} {path.port}"
-        packets = capture(lab, path.source_host, lambda: node.exec(["sh", "-c", request]))
+        request = f"printf '{REQUEST}' | nc -w 2 {path.address} {path.port}"
+        packets = capture(lab, path.source_host, lambda: done.append(node.exec(["sh", "-c", request])))
+        succeeded = "name=" in done[0].stdout
     else:
-        packets = capture(lab, path.source_host,
-                          lambda: node.exec(["ping", "-c", "3", "-i", "0.2", "-W", "2", path.address]))
-    expected = lab.scheme.promise.wire
-    underlay = {local, remote}
-    exposed = [p for p in packets if {p.src, p.dst} & {source_ip, path.address} - underlay]
-    seen = "\n  ".join(map(str, packets[:6])) or "(nothing)"
+        packets = capture(lab, path.source_host, lambda: done.append(node.exec(
+            ["ping", "-c", str(PINGS), "-i", "0.2", "-W", "2", path.address])))
+        succeeded = done[0].ok
     where = f"{path.source} -> {path.target} on the underlay"
+    problems = [] if succeeded else [f"{where}: the trigger failed ({done[0]}), so the wire carried "
+                                     "no working traffic"]
+    expected = lab.scheme.promise.wire
+    seen = _flows(packets, {local, remote})
+    exposed = [p for p in packets if {p.src, p.dst} & ({source_ip, path.address} - {local, remote})]
     if expected == "underlay-only":
-        return [f"{where}: container addresses on the wire:\n  " +
-                "\n  ".join(map(str, exposed[:6]))] if exposed else []
+        trigger = [p for p in packets if (p.src, p.dst, p.proto, p.dport) == (local, remote, "tcp", path.port)]
+        if not trigger:
+            problems.append(f"{where}: none of the trigger's packets ({local} > {remote} tcp/{path.port}) "
+                            f"in {len(packets)} captured:\n  {seen}")
+        if exposed:
+            problems.append(f"{where}: container addresses on the wire:\n  {_flows(exposed, {local, remote})}")
+        return problems
+    requests = (source_ip, path.address, "icmp", 8)
     if expected == "plain":
-        plain = [p for p in exposed if (p.src, p.dst) == (source_ip, path.address)]
-        return [] if plain else [f"{where}: expected plain IP {source_ip} > {path.address}, saw:\n  {seen}"]
+        plain = [p for p in packets if (p.src, p.dst, p.proto, p.icmp_type) == requests]
+        if len(plain) < PINGS:
+            problems.append(f"{where}: expected {PINGS} plain echo requests {source_ip} > {path.address}, "
+                            f"found {len(plain)} in {len(packets)} captured:\n  {seen}")
+        return problems
     proto, port = ENCAPSULATION[expected]
+    tunnel_id = lab.scheme.promise.tunnel_id
     carried = [p for p in packets if (p.src, p.dst, p.proto) == (local, remote, proto)
-               and (port is None or p.dport == port)]
-    problems = []
-    if not carried:
-        problems.append(f"{where}: expected {expected} from {local} to {remote}, saw:\n  {seen}")
+               and (port is None or p.dport == port) and p.inner is not None
+               and (p.inner.src, p.inner.dst, p.inner.proto, p.inner.icmp_type) == requests]
+    right = [p for p in carried if (tunnel_id is None or p.tunnel_id == tunnel_id)
+             and (proto != "gre" or p.carries == ETH_BRIDGED)]
+    if len(right) < PINGS:
+        form = expected + (f" id {tunnel_id}" if tunnel_id is not None else "") + \
+            (" carrying Ethernet" if proto == "gre" else "")
+        problems.append(f"{where}: expected {PINGS} echo requests {source_ip} > {path.address} inside "
+                        f"{form} from {local} to {remote}, found {len(right)} ({len(carried)} with "
+                        f"another id or payload) in {len(packets)} captured:\n  {seen}")
     if exposed:
-        problems.append(f"{where}: container addresses outside {expected}:\n  " +
-                        "\n  ".join(map(str, exposed[:6])))
+        problems.append(f"{where}: container addresses outside {expected}:\n  {_flows(exposed, {local, remote})}")
     return problems
+
+
+def _flows(packets: list[Packet], hosts: set[str], most: int = 6) -> str:
+    """What a capture held, as distinct flows with counts, those between ``hosts`` first."""
+    counts: dict[str, int] = {}
+    for p in sorted(packets, key=lambda p: {p.src, p.dst} != hosts):
+        counts[str(p)] = counts.get(str(p), 0) + 1
+    lines = [f"{flow} (x{n})" for flow, n in list(counts.items())[:most]]
+    if len(counts) > most:
+        lines.append(f"... {len(counts) - most} more flows")
+    return "\n  ".join(lines) or "(nothing)"
 
 
 def mtu(lab: Lab) -> list[str]:

@@ -35,7 +35,8 @@ class Promise:
     host_reaches_own: bool = True  # host -> its own containers (macvlan, overlay: no)
     own_reach_host: bool = True  # containers -> their own host (macvlan: no)
     mtu: int = 1500  # largest IP packet between containers on different hosts
-    wire: str = "underlay-only"  # what the underlay carries between hosts, see capture.py
+    wire: str = "underlay-only"  # what the underlay carries between hosts, see checks/path.py
+    tunnel_id: int | None = None  # the VXLAN VNI or GRE key on the wire (None: not promised)
 
 
 class Scheme:

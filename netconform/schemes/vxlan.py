@@ -22,9 +22,9 @@ class Vxlan(Scheme):
     name = "vxlan"
     description = "A kernel VXLAN overlay (VNI 42, UDP 4789) joining the per-host container bridges."
     promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1500 - VXLAN_OVERHEAD,
-                      wire="udp/4789")
+                      wire="udp/4789", tunnel_id=42)
     realised = "kernel VXLAN port on docker0, static flood list"
-    vni, port, device = 42, 4789, "vxlan0"
+    port, device = 4789, "vxlan0"
 
     def missing(self) -> str | None:
         return kernel_lacks("no-vxlan", "vxlan", "ip link add probe0 type vxlan id 1 dstport 4789")
@@ -48,7 +48,7 @@ class Vxlan(Scheme):
         """Commands that give ``host`` its VXLAN port and flood list."""
         topo = lab.topology
         local = topo.underlay_address(host).ip
-        script = [f"ip link add {self.device} type vxlan id {self.vni} dstport {self.port} "
+        script = [f"ip link add {self.device} type vxlan id {self.promise.tunnel_id} dstport {self.port} "
                   f"local {local} dev {lab.hosts[host].nic} nolearning",
                   f"ip link set {self.device} mtu {self.promise.mtu} master {self.bridge} up"]
         for other in (h for h in topo.hosts if h.name != host):
@@ -66,8 +66,8 @@ class Weave(Vxlan):
     description = ("A flat L2 network over all hosts with Weave Net's address plan (10.32.0.0/12) "
                    "and fast-datapath encapsulation (VXLAN on UDP 6784) in a full mesh.")
     # Weave Net's default MTU for its fast datapath.
-    promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1376, wire="udp/6784")
-    bridge, device, port, vni = "weave", "vxlan-6784", 6784, 0x7ace
+    promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1376, wire="udp/6784", tunnel_id=0x7ACE)
+    bridge, device, port = "weave", "vxlan-6784", 6784
     plan = ipaddress.IPv4Network("10.32.0.0/12")
 
     def realised_in(self, lab) -> str:

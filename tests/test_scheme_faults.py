@@ -57,7 +57,25 @@ def test_mtu_mismatch_is_reported(live_lab):
     assert not path.mtu(lab)
     # The wire between the LAN and h2 now carries less than the encapsulated frames need.
     lab.sandbox.run(["ip", "link", "set", "h2", "mtu", "1400"], netns="lan").check()
-    assert path.mtu(lab) == ["c1 -> c3 (172.30.2.0): 1450-byte packet did not pass; promised MTU 1450"]
+    c3 = addresses(lab)["c3"]
+    assert path.mtu(lab) == [f"c1 -> c3 ({c3}): 1450-byte packet did not pass; promised MTU 1450"]
+
+
+def test_tunnel_admitting_more_than_promised_is_reported(live_lab):
+    """vxlan: the underlay moved to jumbo frames and the overlay raised to 1500 everywhere, so
+    1451-byte packets cross where 1450 is promised.  Before the sender's own MTU was raised for
+    the probe, the sender refused the extra byte itself and this went unseen."""
+    lab = live_lab("vxlan")
+    assert not path.mtu(lab)
+    for port in ("h1", "h2"):
+        lab.sandbox.run(["ip", "link", "set", port, "mtu", "9000"], netns="lan").check()
+    for host in ("h1", "h2"):
+        lab.hosts[host].exec(["sh", "-c", "set -e\nip link set eth0 mtu 9000\n"
+                              "for port in $(ip -o link show master docker0 | cut -d: -f2 | cut -d@ -f1); "
+                              "do ip link set $port mtu 1500; done"]).check()
+    assert lab.netns_exec("c3", ["ip", "link", "set", "eth0", "mtu", "1500"]).ok
+    c3 = addresses(lab)["c3"]
+    assert path.mtu(lab) == [f"c1 -> c3 ({c3}): 1451-byte packet passed; promised MTU 1450"]
 
 
 def test_traffic_off_the_tunnel_is_reported(live_lab):

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import struct
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from docker.types import EndpointSpec
@@ -230,20 +232,66 @@ def _flows(packets: list[Packet], hosts: set[str], most: int = 6) -> str:
 
 
 def mtu(lab: Lab) -> list[str]:
-    """The largest unfragmented packet the scheme promises passes; one byte more does not."""
+    """The largest unfragmented packet the scheme promises passes; one byte more is refused on
+    the path.
+
+    The source's own interface carries the promised MTU too, so for the
+    second half its MTU (and its veth peer's on the host) is raised first:
+    the extra byte must then be refused beyond the sender, by a bridge or
+    tunnel dropping it or an ICMP fragmentation-needed from the path.  Where
+    the kernel refuses to raise it (a macvlan is bounded by its parent, the
+    underlay NIC itself), the sender's interface is the path.
+    """
     path = cross_path(lab)
     if path is None:
         return ["no path between hosts to measure"]
-    size = lab.scheme.promise.mtu - 28  # IP 20 + ICMP 8
+    promised = lab.scheme.promise.mtu
+    where = f"{path.source} -> {path.target} ({path.address})"
+
+    def ping(size: int) -> Result:
+        return lab.netns_exec(path.source, ["ping", "-M", "do", "-c", "1", "-W", "2", "-s",
+                                            str(size - 28), path.address])  # IP 20 + ICMP 8
+
     problems = []
-    for payload, should_pass in ((size, True), (size + 1, False)):
-        result = lab.netns_exec(path.source, ["ping", "-M", "do", "-c", "1", "-W", "2", "-s",
-                                              str(payload), path.address])
-        if result.ok != should_pass:
-            problems.append(f"{path.source} -> {path.target} ({path.address}): {payload + 28}-byte "
-                            f"packet {'did not pass' if should_pass else 'passed'}; promised MTU "
-                            f"{lab.scheme.promise.mtu}")
+    if not ping(promised).ok:
+        problems.append(f"{where}: {promised}-byte packet did not pass; promised MTU {promised}")
+    with raised_mtu(lab, path.source, path.address, promised + 100) as device:
+        over = ping(promised + 1)
+    text = over.stdout + over.stderr
+    if over.ok:
+        problems.append(f"{where}: {promised + 1}-byte packet passed; promised MTU {promised}")
+    elif device and ("message too long" in text.lower() or "local error" in text.lower()):
+        problems.append(f"{where}: {promised + 1}-byte packet was refused by {path.source}'s own "
+                        f"{device} (MTU raised to {promised + 100}), not by the path")
     return problems
+
+
+@contextmanager
+def raised_mtu(lab: Lab, container: str, address: str, size: int):
+    """Raise the MTU of the interface ``container`` routes ``address`` through, and of its veth
+    peer on the host, for the block; yields the interface, or None where the kernel will not
+    raise it (its lower device bounds it)."""
+    route = lab.netns_exec(container, ["ip", "-o", "route", "get", address]).stdout.split()
+    device = route[route.index("dev") + 1] if "dev" in route else "eth0"
+    link = lab.netns_exec(container, ["ip", "-o", "link", "show", device]).stdout
+    old = re.search(r" mtu (\d+)", link)
+    peer_index = re.search(rf"{re.escape(device)}@if(\d+):", link)
+    host = lab.hosts[lab.containers[container].host]
+    peer = None
+    if peer_index:
+        listed = host.exec(["ip", "-o", "link"]).stdout
+        found = re.search(rf"^{peer_index.group(1)}: ([^:@]+)[@:].* mtu (\d+)", listed, re.M)
+        peer = (found.group(1), found.group(2)) if found else None
+    raised = lab.netns_exec(container, ["ip", "link", "set", device, "mtu", str(size)]).ok
+    if raised and peer:
+        host.exec(["ip", "link", "set", peer[0], "mtu", str(size)]).check(f"raising {peer[0]}'s MTU")
+    try:
+        yield device if raised else None
+    finally:
+        if raised and old:
+            lab.netns_exec(container, ["ip", "link", "set", device, "mtu", old.group(1)])
+            if peer:
+                host.exec(["ip", "link", "set", peer[0], "mtu", peer[1]])
 
 
 MESH_PORT = 8088

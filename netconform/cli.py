@@ -1,62 +1,116 @@
-"""``netconform``: small helpers beside the pytest plugin.
-
-    netconform topologies        list shipped topologies and their descriptions
-    netconform check FILE...     validate topology files, report every problem
-    netconform schema            print the JSON Schema of topology files
-    netconform report [--out OUT] DIR [DIR ...]
-                                 merge runs' report dirs (allure-results/, compare.json) into
-                                 OUT (default: reports) with the Allure HTML report and history
-    netconform box [--force]     build the vagrant-libvirt box from Debian packages (cached
-                                 until its package list changes) and print its path
-"""
+"""``netconform``: the commands beside the pytest plugin (``netconform COMMAND --help`` for each)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 from .topology import TopologyError, available, load
 from .topology.load import BUILTIN_DIR
-from .topology.schema import schema_text
+
+
+def _topologies(args) -> int:
+    for name in available():
+        print(f"{name:<14} {load(BUILTIN_DIR / f'{name}.yaml').description}")
+    return 0
+
+
+def _check(args) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            load(path)
+            print(f"{path}: ok")
+        except TopologyError as err:
+            print(err, file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def _schema(args) -> int:
+    from .topology.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
+def _report(args) -> int:
+    from .perf.allure_report import generate
+
+    index = generate([Path(d) for d in args.dirs or ["reports"]], Path(args.out))
+    print(f"report: {index}")
+    return 0
+
+
+def _box(args) -> int:
+    from .vm import box
+
+    built = box.build(force=args.force)
+    print(f"box: {built.path} (vagrant box {box.NAME}, digest {built.digest})")
+    return 0
+
+
+def _faults(args) -> int:
+    from . import fault_runner, faults
+
+    path = Path(args.catalogue) if args.catalogue else faults.CATALOGUE
+    try:
+        catalogue = faults.load(path)
+    except TopologyError as err:
+        print(err, file=sys.stderr)
+        return 2
+    chosen = [f for f in catalogue.faults
+              if (not args.topology or f.topology in args.topology.split(","))
+              and (not args.only or f.name in args.only.split(","))]
+    unknown = sorted(set((args.only or "").split(",")) - {f.name for f in catalogue.faults} - {""})
+    if unknown:
+        print(f"--only: {', '.join(unknown)} not in {path}", file=sys.stderr)
+        return 2
+    if args.list:
+        for f in chosen:
+            print(f"{f.name:<38} {f.topology:<14} {f.check}: {f.cause}")
+        return 0
+    outcomes = fault_runner.run(faults.Catalogue(tuple(chosen)), args.pytest_args, print,
+                                path if args.catalogue else None)
+    print(fault_runner.table(outcomes))
+    return 0 if all(o.caught for o in outcomes) else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="netconform", description="Container networking conformance: "
+                                  "the commands beside the pytest plugin (pytest --topology=...).")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("topologies", help="list shipped topologies and their descriptions").set_defaults(run=_topologies)
+    check = sub.add_parser("check", help="validate topology files, report every problem")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.set_defaults(run=_check)
+    sub.add_parser("schema", help="print the JSON Schema of topology files").set_defaults(run=_schema)
+    report = sub.add_parser("report", help="merge runs' report dirs into the Allure HTML report with history, "
+                                           "comparison and fidelity files")
+    report.add_argument("dirs", nargs="*", metavar="DIR", help="report directories (default: reports)")
+    report.add_argument("--out", default="reports", help="where to write (default: reports)")
+    report.set_defaults(run=_report)
+    box = sub.add_parser("box", help="build the vagrant-libvirt box from Debian packages (cached)")
+    box.add_argument("--force", action="store_true", help="rebuild even if cached")
+    box.set_defaults(run=_box)
+    faults = sub.add_parser("faults", help="inject each catalogued fault into its lab and show which checks "
+                                           "caught it", description="Builds each topology's lab, confirms "
+                            "the suite is green, then once per fault breaks the lab and runs the whole suite; "
+                            "prints a table and 'faults: N of M caught' (exit 1 if any was missed). "
+                            "Arguments after -- go to pytest (e.g. -- --provider ssh --inventory hosts.yaml).")
+    faults.add_argument("--topology", metavar="NAME[,NAME...]", help="only faults of these topologies")
+    faults.add_argument("--only", metavar="FAULT[,FAULT...]", help="only these faults")
+    faults.add_argument("--list", action="store_true", help="list the faults and exit")
+    faults.add_argument("--catalogue", metavar="FILE", help="a catalogue of your own (format: netconform/faults.yaml)")
+    faults.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS")
+    faults.set_defaults(run=_faults)
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    command = args[0] if args else "help"
-    if command == "schema":
-        sys.stdout.write(schema_text())
-    elif command == "topologies":
-        for name in available():
-            print(f"{name:<14} {load(BUILTIN_DIR / f'{name}.yaml').description}")
-    elif command == "report":
-        from pathlib import Path
-
-        from .perf.allure_report import generate
-
-        rest = args[1:]
-        out = Path("reports")
-        if rest[:1] == ["--out"] and len(rest) > 1:
-            out, rest = Path(rest[1]), rest[2:]
-        index = generate([Path(d) for d in rest or ["reports"]], out)
-        print(f"report: {index}")
-    elif command == "box" and args[1:] in ([], ["--force"]):
-        from .vm import box
-
-        built = box.build(force=args[1:] == ["--force"])
-        print(f"box: {built.path} (vagrant box {box.NAME}, digest {built.digest})")
-    elif command == "check" and len(args) > 1:
-        failed = 0
-        for path in args[1:]:
-            try:
-                load(path)
-                print(f"{path}: ok")
-            except TopologyError as err:
-                print(err, file=sys.stderr)
-                failed = 1
-        return failed
-    else:
-        print(__doc__.strip(), file=sys.stderr if command != "help" else sys.stdout)
-        return 0 if command == "help" else 2
-    return 0
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -115,9 +115,7 @@ class Lab:
     def netns_exec(self, container: str | ContainerNode, argv: list[str], timeout: float = 30) -> Result:
         """Run a tool of the host's (ping -M, ethtool, ip) in a container's network namespace."""
         node = self.containers[container] if isinstance(container, str) else container
-        node.reload()
-        pid = node.container.attrs["State"]["Pid"]
-        return self.hosts[node.host].exec(["nsenter", f"--net=/proc/{pid}/ns/net", *argv],
+        return self.hosts[node.host].exec(["nsenter", f"--net=/proc/{node.pid}/ns/net", *argv],
                                           timeout=timeout)
 
     def engine(self, host: str):

@@ -151,6 +151,12 @@ class ContainerNode:
         self.container.reload()
 
     @property
+    def pid(self) -> int:
+        """The PID of the container's first process on its host, as the engine reports it now."""
+        self.reload()
+        return self.container.attrs["State"]["Pid"]
+
+    @property
     def addresses(self) -> dict[str, str]:
         """Network name to IPv4 address, as the engine reports them now."""
         nets = self.container.attrs["NetworkSettings"]["Networks"] or {}

@@ -18,7 +18,7 @@ import allure
 import pytest
 
 from . import inventory as inventories
-from . import registry, skips
+from . import faults, registry, skips
 from .inventory import Inventory
 from .lab import Lab
 from .nodes import SshNode
@@ -31,6 +31,7 @@ DEFAULT_TOPOLOGY = "all"
 _SPECS = pytest.StashKey[list["LabSpec"]]()
 _KEPT = pytest.StashKey[list[Lab]]()
 _ALLOWED = pytest.StashKey[set[str]]()
+_FAULT = pytest.StashKey["faults.Fault | None"]()
 REPORT = pytest.StashKey["Report | None"]()
 
 
@@ -89,6 +90,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-skip", action="append", default=[], metavar="LIMIT[,LIMIT...]",
                     help="with --strict-skips, also allow skips for these kernel limits: "
                          f"{', '.join(skips.LIMITS)} (always allowed: {', '.join(skips.DEFAULT_ALLOWED)})")
+    group.addoption("--inject-fault", default=None, metavar="NAME",
+                    help="break each lab of the fault's topology right after it is built, as the fault "
+                         "catalogue says (see `netconform faults --list`)")
+    group.addoption("--fault-catalogue", default=None, metavar="FILE",
+                    help="the fault catalogue --inject-fault reads (default: the shipped one)")
     group.addoption("--report-dir", default=None, metavar="DIR",
                     help="write conformance.{json,md} (checks and matrices per lab) and, with the bench "
                          "suite, compare.{json,md} and charts to DIR")
@@ -127,11 +133,27 @@ def pytest_configure(config: pytest.Config) -> None:
     except TopologyError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[_SPECS] = specs
+    config.stash[_FAULT] = _fault(config)
     if config.option.dry_run:
         for spec in specs:
             print(f"# {spec.id}")
             print("\n".join(plan(spec.lab())), end="\n\n")
         pytest.exit("dry run: nothing was built", returncode=0)
+
+
+def _fault(config: pytest.Config):
+    """The fault --inject-fault names, from the catalogue; a usage error if there is none."""
+    name = config.option.inject_fault
+    if name is None:
+        return None
+    try:
+        catalogue = faults.load(Path(config.option.fault_catalogue or faults.CATALOGUE))
+    except TopologyError as err:
+        raise pytest.UsageError(str(err)) from None
+    names = [f.name for f in catalogue.faults]
+    if name not in names:
+        raise pytest.UsageError(f"--inject-fault: {name!r} is not in the catalogue; allowed: {', '.join(names)}")
+    return catalogue.get(name)
 
 
 def _allowed_limits(config: pytest.Config) -> set[str]:
@@ -247,6 +269,9 @@ def lab(request: pytest.FixtureRequest):
     if reason:
         pytest.skip(reason)
     with built:
+        fault = request.config.stash[_FAULT]
+        if fault is not None and fault.topology == spec.topology.name:
+            faults.inject(built, fault)
         report = request.config.stash[REPORT]
         if report is not None:
             report.record_lab(built)

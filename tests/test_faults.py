@@ -78,7 +78,8 @@ def test_nat_reports_a_deleted_dnat(live_lab):
     assert nat.missing_rules(lab) == [f"h1: no DNAT of tcp/8080 to web {web}:80 (nat DOCKER)"]
     # The userland proxy (on by default) still answers on the host's port, from the bridge.
     assert nat.dnat_behaviour(lab, measure(lab)) == [
-        "ext -> h1:8080: web saw the peer 172.30.1.1, not ext's 198.18.0.254: a proxy answered, not DNAT"]
+        "ext -> h1:8080: web saw the peer 172.30.1.1, not ext's 198.18.0.254: the source was rewritten "
+        "(a proxy or SNAT), not only the destination (DNAT)"]
 
 
 def test_dnat_without_the_userland_proxy(live_lab):

@@ -64,3 +64,21 @@ def test_readme_example_is_valid(tmp_path):
     path.write_text(example)
     topo = load(path)
     assert {c.mode for c in topo.containers} == {"bridge", "network", "container"}
+
+
+def test_binary_file_is_refused_naming_it(tmp_path):
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(b"name: x\n\xff\xfe\x00\x01")
+    with pytest.raises(TopologyError) as caught:
+        load(garbage)
+    assert str(caught.value) == (f"{garbage}: (file): is not UTF-8 text (byte 0xff at offset 8); "
+                                 "allowed: a YAML text file")
+
+
+def test_huge_file_is_refused_before_it_is_parsed(tmp_path):
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("name: huge\ndescription: d\n" + "# padding\n" * 500_000)
+    with pytest.raises(TopologyError) as caught:
+        load(huge)
+    assert str(caught.value) == (f"{huge}: (file): is {huge.stat().st_size} bytes; allowed: at most "
+                                 "1048576 (1 MiB)")

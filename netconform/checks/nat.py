@@ -149,5 +149,6 @@ def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
                     problems.append(f"{where}: {got}, not by {c.name}")
                 elif verdict.peer != ext:
                     problems.append(f"{where}: {c.name} saw the peer {verdict.peer}, not ext's "
-                                    f"{ext}: a proxy answered, not DNAT")
+                                    f"{ext}: the source was rewritten (a proxy or SNAT), not only "
+                                    "the destination (DNAT)")
     return problems

@@ -136,9 +136,7 @@ def wired_by_hand(lab: Lab, name: str):
     Yields the address; the veth is removed again on exit.
     """
     spec = lab.topology.container(name)
-    node = lab.containers[name]
-    node.reload()
-    pid = node.container.attrs["State"]["Pid"]
+    pid = lab.containers[name].pid
     subnet = lab.topology.bridge_subnet(spec.host)
     address, gateway, veth = str(subnet[-2]), str(subnet[1]), f"pw-{name}"[:15]
     inside = (f"nsenter --net=/proc/{pid}/ns/net sh -c 'ip addr add {address}/{subnet.prefixlen} "

@@ -21,6 +21,7 @@ from ..ledger import State, changes, snapshot, undo
 from ..nodes import HostNode, NamespaceNode, SshNode
 from ..sandbox import Sandbox
 from ..topology import Topology, TopologyError
+from .netns import ext_routes
 from .vagrant import SSH_REUSE
 
 CONFIG = "/run/lab/ssh/config"
@@ -34,6 +35,8 @@ class SshProvider:
         self.inventory = inventory
         self.hosts: dict[str, SshNode] = {}
         self.before: dict[str, State] = {}
+        self.ext: NamespaceNode | None = None
+        self.ext_routes: list[list[str]] = []  # added to the user's ext namespace, removed in down()
 
     def missing(self) -> str | None:
         if shutil.which("ssh") is None:
@@ -64,6 +67,9 @@ class SshProvider:
             states = list(pool.map(lambda n: (n.name, self._prepare(topo, n)), self.hosts.values()))
         self.before = dict(states)
         ext = NamespaceNode("ext", "ext", sandbox, str(topo.ext_address().ip), netns=self.inventory.ext_netns)
+        self.ext, self.ext_routes = ext, ext_routes(topo)
+        for route in self.ext_routes:
+            ext.exec(["ip", "route", "replace", *route]).check("routing ext to the containers")
         return {**self.hosts, "ext": ext}
 
     def _prepare(self, topo: Topology, node: SshNode) -> State:
@@ -88,6 +94,8 @@ class SshProvider:
         return lab.hosts[host], lab.hosts[host].nic
 
     def down(self) -> None:
+        for route in self.ext_routes:
+            self.ext.exec(["ip", "route", "del", *route])
         with ThreadPoolExecutor(max(1, len(self.before))) as pool:
             left = dict(pool.map(lambda n: (n, undo(self.hosts[n], self.before[n])), list(self.before)))
         for name, residue in left.items():

@@ -15,6 +15,9 @@ from .build import Builder, Problem
 from .model import Topology
 from .validate import validate
 
+# Far above any real topology (250 containers take about 20 KB); a larger file is refused
+# before it is parsed, so a runaway generator cannot stall a run.
+MAX_BYTES = 2**20
 # The topologies shipped with the product: <repo>/topologies.
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "topologies"
 
@@ -68,19 +71,34 @@ def resolve(spec: str, directory: Path = BUILTIN_DIR) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def load(path: Path) -> Topology:
-    """Read and validate one file; raises TopologyError with every problem found."""
+def read_yaml(path: Path) -> object:
+    """A YAML file's data (no key twice); TopologyError naming the file if it is not readable YAML."""
     name = str(path)
     try:
-        text = Path(path).read_text()
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise TopologyError(name, (("(file)", f"is {size} bytes; allowed: at most {MAX_BYTES} "
+                                                  f"({MAX_BYTES // 2**20} MiB)"),))
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as err:
         raise TopologyError(name, (("(file)", f"cannot be read: {err.strerror}"),)) from None
+    except UnicodeDecodeError as err:
+        raise TopologyError(name, (("(file)", f"is not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                                              f"offset {err.start}); allowed: a YAML text file"),)) from None
+    if "\x00" in text:
+        raise TopologyError(name, (("(file)", "holds NUL bytes; allowed: a YAML text file"),))
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
         raise TopologyError(name, ((where, f"is not valid YAML: {getattr(err, 'problem', err)}"),)) from None
+
+
+def load(path: Path) -> Topology:
+    """Read and validate one file; raises TopologyError with every problem found."""
+    name = str(path)
+    data = read_yaml(path)
     builder = Builder()
     topo = builder.build(Topology, data, "")
     if builder.problems:

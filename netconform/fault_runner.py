@@ -1,0 +1,94 @@
+"""``netconform faults``: run the suite clean and once per catalogued fault, say what was caught.
+
+Each run is pytest in a child process, as a user runs it (``--inject-fault``
+breaks the lab right after it is built), writing ``conformance.json`` to a
+directory of its own; the runner reads each check's outcome and message
+from there.  A fault is caught when its check is red with the catalogue's
+words in the message.  A topology whose clean run is not green has its
+faults reported as not run: a fault proves nothing on a lab already red.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .faults import SUITES, Catalogue, Fault
+
+RED = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fault: Fault
+    red: tuple[str, ...]  # checks that failed
+    message: str  # the fault's check's message, or why nothing could be judged
+    caught: bool
+    ran: bool = True
+
+
+def run_suite(topology: str, directory: Path, extra: list[str], fault: str | None = None,
+              catalogue: Path | None = None) -> dict[str, dict]:
+    """Checks of one run: name to {outcome, message}; raises RuntimeError when pytest itself broke."""
+    argv = [sys.executable, "-m", "pytest", str(SUITES), f"--topology={topology}", "-m", "not bench",
+            "-p", "no:cacheprovider", "-q", f"--report-dir={directory}", *extra]
+    if fault:
+        argv.append(f"--inject-fault={fault}")
+    if catalogue:
+        argv.append(f"--fault-catalogue={catalogue}")
+    done = subprocess.run(argv, cwd=SUITES.parent, capture_output=True, text=True, timeout=900)
+    report = directory / "conformance.json"
+    if done.returncode not in (0, 1) or not report.exists():
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise RuntimeError(f"pytest exited {done.returncode}: {' / '.join(tail)}")
+    labs = json.loads(report.read_text())["labs"]
+    return {check: result for lab in labs.values() for check, result in lab["checks"].items()}
+
+
+def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path | None = None) -> list[Outcome]:
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="netconform-faults-") as scratch:
+        for topology in dict.fromkeys(f.topology for f in catalogue.faults):
+            mine = [f for f in catalogue.faults if f.topology == topology]
+            try:
+                clean = run_suite(topology, Path(scratch) / f"{topology}-clean", extra)
+                red = [c for c, r in clean.items() if r["outcome"] in RED]
+                broken = f"the suite is not green on {topology} without a fault: {', '.join(red)}" if red else ""
+            except RuntimeError as err:
+                broken = f"the clean run of {topology} broke: {err}"
+            progress(f"{topology}: clean run {'NOT green: ' + broken if broken else 'green'}")
+            for fault in mine:
+                if broken:
+                    outcomes.append(Outcome(fault, (), broken, False, ran=False))
+                    continue
+                try:
+                    checks = run_suite(topology, Path(scratch) / fault.name, extra, fault.name, catalogue_path)
+                except RuntimeError as err:
+                    outcomes.append(Outcome(fault, (), f"the run broke: {err}", False))
+                    continue
+                red = tuple(c for c, r in checks.items() if r["outcome"] in RED)
+                message = checks.get(fault.check, {}).get("message", "")
+                outcomes.append(Outcome(fault, red, message, fault.check in red and fault.message in message))
+                progress(f"  {fault.name}: {'caught' if outcomes[-1].caught else 'MISSED'}")
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = ["| fault | topology | must turn red | turned red | message | verdict |", "|---|---|---|---|---|---|"]
+    for o in outcomes:
+        verdict = "caught" if o.caught else ("not run" if not o.ran else "**missed**")
+        first = _cell(o.message)
+        rows.append(f"| {o.fault.name} | {o.fault.topology} | {o.fault.check} | "
+                    f"{', '.join(o.red) or '-'} | {first} | {verdict} |")
+    caught = sum(o.caught for o in outcomes)
+    return "\n".join(rows) + f"\n\nfaults: {caught} of {len(outcomes)} caught"
+
+
+def _cell(message: str) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return text.removeprefix("AssertionError: ").replace("|", "/")[:140]

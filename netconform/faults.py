@@ -1,0 +1,124 @@
+"""The fault catalogue: ways networks break in the field, as data, and how to inject them.
+
+Each fault names a topology, the commands that break it (run on a host, on
+the LAN switch, on ext, or in a container's network namespace), and the
+check that must turn red with the words its message must hold.  The
+plugin's ``--inject-fault NAME`` applies one to each lab of that topology
+right after it is built; ``netconform faults`` (``faults_run.py``) runs the
+whole suite once clean and once per fault and says which were caught.
+
+Commands may name live values: ``{addr:c1}`` (c1's address on its network),
+``{pid:c1}`` (its first process on the host), ``{docker:h1}`` (the docker
+CLI aimed at h1's engine).  Write ``{{`` and ``}}`` for literal braces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .topology import TopologyError, available
+from .topology.build import Builder
+from .topology.load import read_yaml
+from .topology.model import meta
+
+CATALOGUE = Path(__file__).with_name("faults.yaml")
+SUITES = Path(__file__).resolve().parents[1] / "suites"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of an injection."""
+
+    at: str = field(metadata=meta("Where it runs: a host's name, 'lan' (the underlay switch), 'ext', "
+                                  "or 'netns:CONTAINER' (the container's network namespace, with the "
+                                  "host's tools)."))
+    run: str = field(metadata=meta("A shell command; {addr:NAME}, {pid:NAME} and {docker:HOST} are "
+                                   "filled in from the live lab."))
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way the lab breaks, and what must notice."""
+
+    name: str
+    topology: str = field(metadata=meta("The shipped topology it breaks."))
+    cause: str = field(metadata=meta("How this happens in the field, in one line."))
+    inject: tuple[Step, ...] = field(metadata=meta("The commands that break the lab, in order."))
+    check: str = field(metadata=meta("The suite's test that must turn red (a test function name)."))
+    message: str = field(metadata=meta("Words the red check's message must contain."))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    faults: tuple[Fault, ...] = field(metadata=meta("Faults by name.", keyed=True))
+
+    def get(self, name: str) -> Fault:
+        return next(f for f in self.faults if f.name == name)
+
+
+def checks() -> set[str]:
+    """Names of the suite's tests, which a fault's ``check`` must be one of."""
+    return {m for path in SUITES.glob("test_*.py") for m in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+
+
+def load(path: Path = CATALOGUE) -> Catalogue:
+    """Read and validate a catalogue; TopologyError naming the file and key otherwise."""
+    builder = Builder()
+    catalogue = builder.build(Catalogue, read_yaml(path), "")
+    if builder.problems:
+        raise TopologyError(str(path), tuple(builder.problems))
+    problems = []
+    known, tests = available(), checks()
+    for f in catalogue.faults:
+        if f.topology not in known:
+            problems.append((f"faults.{f.name}.topology", f"{f.topology!r} is not a shipped topology; "
+                                                          f"allowed: {', '.join(known)}"))
+        if f.check not in tests:
+            problems.append((f"faults.{f.name}.check", f"{f.check!r} is not a test of the suites; "
+                                                       f"allowed: {', '.join(sorted(tests))}"))
+        for i, step in enumerate(f.inject):
+            if not (step.at in ("lan", "ext") or re.fullmatch(r"(netns:)?[a-z][a-z0-9-]*", step.at)):
+                problems.append((f"faults.{f.name}.inject[{i}].at", f"{step.at!r} is not allowed; allowed: "
+                                                                    "a host, lan, ext or netns:CONTAINER"))
+    if problems:
+        raise TopologyError(str(path), tuple(problems))
+    return catalogue
+
+
+class _Live(dict):
+    """``{addr:c1}``, ``{pid:c1}``, ``{docker:h1}`` for str.format_map, read from the lab."""
+
+    def __init__(self, lab):
+        super().__init__()
+        self.lab = lab
+
+    def __missing__(self, key: str):
+        lab = self.lab
+
+        class Value:
+            def __format__(self, name: str) -> str:
+                if key == "addr":
+                    node = lab.containers[name]
+                    node.reload()
+                    return next(iter(node.addresses.values()))
+                if key == "pid":
+                    return str(lab.containers[name].pid)
+                if key == "docker":
+                    return f"docker -H unix://{lab.runtime.engines[name].root}/docker.sock"
+                raise KeyError(f"{{{key}:{name}}}: allowed: addr, pid, docker")
+        return Value()
+
+
+def inject(lab, fault: Fault) -> None:
+    """Break the lab as the fault says; a command that fails is an error naming it."""
+    for step in fault.inject:
+        command = step.run.format_map(_Live(lab))
+        if step.at.startswith("netns:"):
+            result = lab.netns_exec(step.at.removeprefix("netns:"), ["sh", "-c", command])
+        elif step.at == "lan":
+            result = lab.sandbox.run(["sh", "-c", command], netns="lan")
+        else:
+            result = lab.node(step.at).exec(["sh", "-c", command])
+        result.check(f"fault {fault.name}: {step.at}")

@@ -29,6 +29,7 @@ class Outcome:
     message: str  # the fault's check's message, or why nothing could be judged
     caught: bool
     ran: bool = True
+    injected: bool = True  # False: the fault's own commands failed, so nothing was judged
 
 
 def run_suite(topology: str, directory: Path, extra: list[str], fault: str | None = None,
@@ -72,15 +73,21 @@ def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path |
                     continue
                 red = tuple(c for c, r in checks.items() if r["outcome"] in RED)
                 message = checks.get(fault.check, {}).get("message", "")
-                outcomes.append(Outcome(fault, red, message, fault.check in red and fault.message in message))
-                progress(f"  {fault.name}: {'caught' if outcomes[-1].caught else 'MISSED'}")
+                failed = next((r["message"] for r in checks.values() if f"fault {fault.name}: " in r["message"]), None)
+                if failed is not None:
+                    outcomes.append(Outcome(fault, (), failed, False, injected=False))
+                else:
+                    outcomes.append(Outcome(fault, red, message, fault.check in red and fault.message in message))
+                verdict = "caught" if outcomes[-1].caught else "MISSED" if outcomes[-1].injected else "NOT INJECTED"
+                progress(f"  {fault.name}: {verdict}")
     return outcomes
 
 
 def table(outcomes: list[Outcome]) -> str:
     rows = ["| fault | topology | must turn red | turned red | message | verdict |", "|---|---|---|---|---|---|"]
     for o in outcomes:
-        verdict = "caught" if o.caught else ("not run" if not o.ran else "**missed**")
+        verdict = ("caught" if o.caught else "not run" if not o.ran
+                   else "**not injected**" if not o.injected else "**missed**")
         first = _cell(o.message)
         rows.append(f"| {o.fault.name} | {o.fault.topology} | {o.fault.check} | "
                     f"{', '.join(o.red) or '-'} | {first} | {verdict} |")

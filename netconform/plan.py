@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .lab import Lab
+from .providers.netns import ext_routes
 from .result import Result
 from .runtimes.docker import Engine, _creation_order
 
@@ -70,6 +71,7 @@ def plan(lab: Lab) -> list[str]:
     """The steps building ``lab`` takes on its hosts, in order."""
     topo, steps = lab.topology, []
     steps.append(f"provider {lab.provider_name}: {plan_hosts(lab)}")
+    steps += [f"ext$ ip route add {' '.join(route)}" for route in ext_routes(topo)]
     nics = {"netns": "eth0", "vagrant": "eth1"}
     workdir = "/run/lab" if lab.provider_name == "netns" else PlanNode.workdir
     for host in topo.hosts:

@@ -43,6 +43,13 @@ def test_compare_json_has_every_path_with_its_figures(bench_run):
                 "provider", "runtime", "topology", "scheme"} <= record.keys()
         assert {"kernel", "iperf3", "docker"} <= record["versions"].keys()
     assert {b["metric"] for b in data["baseline"]} >= {"tcp", "tcp-parallel", "udp", "icmp-rtt"}
+    every = data["baseline"] + data["records"]
+    assert all(r["error"] is None for r in every), [r["error"] for r in every if r["error"]]
+    udp = [r for r in every if r["metric"] == "udp"]
+    assert udp and all(None not in r["extra"]["lost_percent"] + r["extra"]["jitter_ms"] for r in udp)
+    # One sample (--bench-samples=1, and UDP always) or one series (latency): no CI at all.
+    assert all(r["ci95"] is None for r in every if r["n"] == 1 or r["unit"] == "us")
+    assert all(r["extra"]["round_trips"] == r["n"] > 1 for r in every if r["unit"] == "us")
     assert (bench_run / "throughput.svg").read_text().startswith("<svg")
 
 

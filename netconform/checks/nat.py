@@ -136,10 +136,13 @@ def masquerade_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
 def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
     """ext reaching HOST:PORT is answered by the container that published it, which saw ext's
     own address: DNAT rewrote only the destination.  A userland proxy (docker-proxy) answering
-    in its place would show the host's side of the bridge as the peer instead."""
+    in its place would show the host's side of the bridge as the peer instead.  Where the scheme
+    promises the proxy (``Promise.published_via``), the container must see its host."""
     problems = []
-    ext = lab.ext.address
+    via_proxy = lab.scheme.promise.published_via == "proxy"
     for c in lab.topology.containers:
+        want, whose = ((lab.hosts[c.host].address, f"{c.host}'s (docker-proxy)") if via_proxy
+                       else (lab.ext.address, "ext's"))
         for pub in c.publish:
             answers = [v for v in matrix.find("ext", c.host) if v.probe.port == pub.host_port]
             for verdict in answers:
@@ -147,8 +150,8 @@ def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
                 if verdict.served_by != c.name:
                     got = f"answered by {verdict.served_by}" if verdict.reached else "no answer"
                     problems.append(f"{where}: {got}, not by {c.name}")
-                elif verdict.peer != ext:
-                    problems.append(f"{where}: {c.name} saw the peer {verdict.peer}, not ext's "
-                                    f"{ext}: the source was rewritten (a proxy or SNAT), not only "
-                                    "the destination (DNAT)")
+                elif verdict.peer != want:
+                    why = "" if via_proxy else (": the source was rewritten (a proxy or SNAT), not only "
+                                                "the destination (DNAT)")
+                    problems.append(f"{where}: {c.name} saw the peer {verdict.peer}, not {whose} {want}{why}")
     return problems

@@ -297,8 +297,15 @@ def raised_mtu(lab: Lab, container: str, address: str, size: int):
 MESH_PORT = 8088
 
 
-def ingress(lab: Lab, timeout: float = 60) -> list[str]:
+def ingress(lab: Lab, timeout: float = 90) -> list[str]:
     """A swarm service published on a port answers on every host's address (the routing mesh).
+
+    The mesh converges host by host after the task starts (the published
+    port's DNAT into the ingress sandbox, its IPVS service, the ingress
+    overlay to the task's host); on slow hosts that takes seconds.  Each
+    host is probed until it answers or ``timeout`` runs out; one that never
+    answers is reported with the evidence: its DOCKER-INGRESS rules, the
+    IPVS table of its ingress sandbox, and where the task runs.
 
     Runs only where the kernel has IPVS; the suite skips it otherwise.
     """
@@ -310,11 +317,29 @@ def ingress(lab: Lab, timeout: float = 60) -> list[str]:
         deadline = time.monotonic() + timeout
         while not any(t["Status"]["State"] == "running" for t in service.tasks()):
             if time.monotonic() > deadline:
-                return [f"service mesh did not start within {timeout:.0f} s"]
+                return [f"service mesh did not start within {timeout:.0f} s: "
+                        f"{[t['Status'].get('Err') or t['Status']['State'] for t in service.tasks()]}"]
             time.sleep(0.5)
-        probes = [Probe("ext", h, lab.hosts[h].address, "tcp", MESH_PORT) for h in hosts]
-        reached = run_probes(lab, probes)
-        return [f"ext -> {p.target}:{MESH_PORT}: no answer from the routing mesh"
-                for p in probes if p not in reached]
+        waiting = {h: Probe("ext", h, lab.hosts[h].address, "tcp", MESH_PORT) for h in hosts}
+        while waiting and time.monotonic() < deadline:
+            reached = run_probes(lab, list(waiting.values()))
+            waiting = {h: p for h, p in waiting.items() if p not in reached}
+            if waiting:
+                time.sleep(1)
+        placed = [f"{t['NodeID'][:12]} {t['Status']['State']}" for t in service.tasks()]
+        return [f"ext -> {host}:{MESH_PORT}: no answer from the routing mesh within {timeout:.0f} s; "
+                f"{_mesh_evidence(lab, host)}; tasks: {', '.join(placed)}" for host in waiting]
     finally:
         service.remove()
+
+
+def _mesh_evidence(lab: Lab, host: str) -> str:
+    """What the host has of the mesh: the published port's rules and the ingress sandbox's IPVS."""
+    node = lab.hosts[host]
+    rules = node.exec(["sh", "-c", "iptables -t nat -S DOCKER-INGRESS 2>&1; iptables -S DOCKER-INGRESS 2>&1"])
+    sandbox = f"{lab.runtime.engines[host].root}/exec/netns/ingress_sbox"
+    ipvs = node.exec(["nsenter", f"--net={sandbox}", "cat", "/proc/net/ip_vs"])
+    mine = [r for r in rules.stdout.splitlines() if str(MESH_PORT) in r]
+    table = " / ".join(line.strip() for line in ipvs.stdout.splitlines()[2:]) or \
+        (ipvs.stderr.strip() or "empty")
+    return f"DOCKER-INGRESS rules for {MESH_PORT}: {mine or 'none'}; ingress_sbox IPVS: {table}"

@@ -37,6 +37,10 @@ class Promise:
     mtu: int = 1500  # largest IP packet between containers on different hosts
     wire: str = "underlay-only"  # what the underlay carries between hosts, see checks/path.py
     tunnel_id: int | None = None  # the VXLAN VNI or GRE key on the wire (None: not promised)
+    # Who answers ext on a published port: "dnat" (the container, seeing ext's address) or
+    # "proxy" (docker-proxy, so the container sees the host: Docker's DNAT rule skips traffic
+    # arriving on the container bridge, which is where the LAN arrives when the NIC is enslaved).
+    published_via: str = "dnat"
 
 
 class Scheme:

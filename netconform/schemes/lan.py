@@ -23,7 +23,7 @@ class LinuxBridge(Scheme):
     description = ("One subnet over all hosts: each engine's bridge has the underlay NIC enslaved "
                    "and hands out a disjoint --fixed-cidr slice.")
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
-                      wire="plain")
+                      wire="plain", published_via="proxy")
     bridge, on_underlay = "br0", True
     realised = "Linux bridge br0 with the underlay NIC enslaved and the underlay address moved onto it"
 

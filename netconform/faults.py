@@ -7,9 +7,9 @@ plugin's ``--inject-fault NAME`` applies one to each lab of that topology
 right after it is built; ``netconform faults`` (``faults_run.py``) runs the
 whole suite once clean and once per fault and says which were caught.
 
-Commands may name live values: ``{addr:c1}`` (c1's address on its network),
+Commands may name live values (``render``): ``{addr:c1}`` (c1's address on its network),
 ``{pid:c1}`` (its first process on the host), ``{docker:h1}`` (the docker
-CLI aimed at h1's engine).  Write ``{{`` and ``}}`` for literal braces.
+CLI aimed at h1's engine); other braces are the shell's.
 """
 
 from __future__ import annotations
@@ -87,34 +87,28 @@ def load(path: Path = CATALOGUE) -> Catalogue:
     return catalogue
 
 
-class _Live(dict):
-    """``{addr:c1}``, ``{pid:c1}``, ``{docker:h1}`` for str.format_map, read from the lab."""
+def _address(lab, name: str) -> str:
+    node = lab.containers[name]
+    node.reload()
+    return next(iter(node.addresses.values()))
 
-    def __init__(self, lab):
-        super().__init__()
-        self.lab = lab
 
-    def __missing__(self, key: str):
-        lab = self.lab
+# The live values a command may name, as {KIND:NAME}.
+LIVE = {"addr": _address,
+        "pid": lambda lab, name: str(lab.containers[name].pid),
+        "docker": lambda lab, name: f"docker -H unix://{lab.runtime.engines[name].root}/docker.sock"}
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(LIVE) + r"):([a-z][a-z0-9-]*)\}")
 
-        class Value:
-            def __format__(self, name: str) -> str:
-                if key == "addr":
-                    node = lab.containers[name]
-                    node.reload()
-                    return next(iter(node.addresses.values()))
-                if key == "pid":
-                    return str(lab.containers[name].pid)
-                if key == "docker":
-                    return f"docker -H unix://{lab.runtime.engines[name].root}/docker.sock"
-                raise KeyError(f"{{{key}:{name}}}: allowed: addr, pid, docker")
-        return Value()
+
+def render(lab, command: str) -> str:
+    """``command`` with each ``{addr:c1}``, ``{pid:c1}``, ``{docker:h1}`` filled in from the lab."""
+    return _PLACEHOLDER.sub(lambda m: LIVE[m.group(1)](lab, m.group(2)), command)
 
 
 def inject(lab, fault: Fault) -> None:
     """Break the lab as the fault says; a command that fails is an error naming it."""
     for step in fault.inject:
-        command = step.run.format_map(_Live(lab))
+        command = render(lab, step.run)
         if step.at.startswith("netns:"):
             result = lab.netns_exec(step.at.removeprefix("netns:"), ["sh", "-c", command])
         elif step.at == "lan":

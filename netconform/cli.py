@@ -36,7 +36,7 @@ def _schema(args) -> int:
 
 
 def _report(args) -> int:
-    from .perf.allure_report import generate
+    from .reporting.allure import generate
 
     index = generate([Path(d) for d in args.dirs or ["reports"]], Path(args.out))
     print(f"report: {index}")
@@ -77,6 +77,26 @@ def _faults(args) -> int:
     return 0 if all(o.caught for o in outcomes) else 1
 
 
+def _engines(args) -> int:
+    from . import engines
+
+    if args.action == "fetch":
+        for name in args.names or list(engines.RELEASES):
+            if name not in engines.RELEASES:
+                print(f"engines fetch: {name!r} is not a release; allowed: {', '.join(engines.RELEASES)}",
+                      file=sys.stderr)
+                return 2
+            try:
+                engines.fetch(name)
+            except (RuntimeError, OSError) as err:
+                print(f"engines fetch {name}: {err}", file=sys.stderr)
+                return 1
+    for name in engines.CHOICES:
+        engine = engines.resolve(name)
+        print(f"{name:<13} {engine.missing() or engine.describe()}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="netconform", description="Container networking conformance: "
                                   "the commands beside the pytest plugin (pytest --topology=...).")
@@ -87,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
     sub.add_parser("schema", help="print the JSON Schema of topology files").set_defaults(run=_schema)
     report = sub.add_parser("report", help="merge runs' report dirs into the Allure HTML report with history, "
-                                           "comparison and fidelity files")
+                                           "comparison files: across schemes, and across providers or engines where the runs hold both")
     report.add_argument("dirs", nargs="*", metavar="DIR", help="report directories (default: reports)")
     report.add_argument("--out", default="reports", help="where to write (default: reports)")
     report.set_defaults(run=_report)
@@ -105,6 +125,14 @@ def parser() -> argparse.ArgumentParser:
     faults.add_argument("--catalogue", metavar="FILE", help="a catalogue of your own (format: netconform/faults.yaml)")
     faults.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS")
     faults.set_defaults(run=_faults)
+    engines = sub.add_parser("engines", help="fetch Docker engines of Debian releases for --engine, and list them",
+                             description="`fetch` downloads each release's docker.io, containerd, runc and tini "
+                             "with apt as a download only (a private sources list, never the machine's apt "
+                             "configuration) and unpacks them into ~/.cache/netconform/engines; `list` shows "
+                             "what --engine can use.")
+    engines.add_argument("action", choices=("list", "fetch"))
+    engines.add_argument("names", nargs="*", metavar="NAME", help="releases to fetch (default: all)")
+    engines.set_defaults(run=_engines)
     return top
 
 

@@ -16,28 +16,13 @@ measurement compare as sets and a mismatch can be printed as it is.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
+from .engines import Version
 from .expect import Probe, own_stacks
-
-
-@dataclass(frozen=True, order=True)
-class Version:
-    major: int
-    minor: int
-
-    @classmethod
-    def parse(cls, text: str) -> Version:
-        """``20.10.24+dfsg1`` -> 20.10; an unreadable version compares as 0.0."""
-        found = re.match(r"v?(\d+)\.(\d+)", text)
-        return cls(int(found.group(1)), int(found.group(2))) if found else cls(0, 0)
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
 
 
 @dataclass(frozen=True)
@@ -53,16 +38,19 @@ class Deviation:
     seen: str  # where and on which versions it was measured
     reference: str  # upstream record of the behaviour
     predict: Callable[..., frozenset[str]]  # (lab, **context) -> the exact observations
+    flag: str | None = None  # a daemon option the engine must run with for it to apply
 
-    def applies(self, runtime: str, version: Version) -> bool:
+    def applies(self, runtime: str, version: Version, flags: frozenset[str] = frozenset()) -> bool:
         return (runtime == self.runtime and self.since <= version
-                and (self.until is None or version < self.until))
+                and (self.until is None or version < self.until)
+                and (self.flag is None or self.flag in flags))
 
     @property
     def range(self) -> str:
         bounds = [f">= {self.since}" if self.since > Version(0, 0) else "",
                   f"< {self.until}" if self.until else ""]
-        return f"{self.runtime} {', '.join(b for b in bounds if b) or 'any version'}"
+        where = f" with {self.flag}" if self.flag else ""
+        return f"{self.runtime} {', '.join(b for b in bounds if b) or 'any version'}{where}"
 
 
 def probe_seen(probe: Probe, reached: bool) -> str:
@@ -97,17 +85,27 @@ DEVIATIONS: tuple[Deviation, ...] = (
         summary="a LAN neighbour with a route to the container subnet via the host reaches "
                 "published container ports directly on the container's address (Docker adds "
                 "the direct-routing guard, raw PREROUTING DROP, only from 28.0)",
-        seen="Docker 20.10.24 on this machine (netns provider), every topology with -p",
+        seen="Docker 20.10.24 and 26.1.5 on this machine (netns provider), every topology with -p",
         reference="moby#48724, moby#49325 (Docker 28.0 release notes)",
         predict=_routed_neighbour_reaches_published),
     Deviation(
+        id="docker-allow-direct-routing-reaches-published-ports",
+        runtime="docker", since=Version(28, 2), until=None, check="isolation",
+        flag="--allow-direct-routing",
+        summary="with --allow-direct-routing (which a scheme that routes to containers, host-gw, must "
+                "set from Docker 28) the direct-routing guard is off, so a routed LAN neighbour again "
+                "reaches published container ports directly, as the option documents",
+        seen="Docker 28.5.2 on this machine, host-gw",
+        reference="moby#49832 (Docker 28.2 release notes: allow-direct-routing)",
+        predict=_routed_neighbour_reaches_published),
+    Deviation(
         id="docker-icc-false-link-rules-stay-on-old-address",
-        runtime="docker", since=Version(20, 10), until=Version(27, 0),
+        runtime="docker", since=Version(20, 10), until=None,
         check="link-rules-after-restart",
         summary="with --icc=false, when a link's source restarts with a new address the "
                 "receiver's /etc/hosts follows it but the link's ACCEPT rules stay on the old "
                 "address: the receiver loses the source and reaches whoever takes the old address",
-        seen="Docker 20.10.24 on this machine; 26.1.5 reported the same (issue 10)",
+        seen="Docker 20.10.24, 26.1.5 and 28.5.2 on this machine (issue 10: not fixed by 28)",
         reference="moby links: rules are written once at container start (daemon/links)",
         predict=_link_rules_stay_on_old_address),
 )
@@ -117,7 +115,7 @@ def matching(lab, check: str, observed: frozenset[str], **context) -> Deviation 
     """The deviation of this lab's engine whose predicted observations are exactly ``observed``."""
     version = Version.parse(lab.runtime.version())
     for deviation in DEVIATIONS:
-        if (deviation.check == check and deviation.applies(lab.runtime_name, version)
+        if (deviation.check == check and deviation.applies(lab.runtime_name, version, lab.runtime.flags)
                 and deviation.predict(lab, **context) == observed):
             return deviation
     return None
@@ -136,7 +134,7 @@ def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
     for d in DEVIATIONS:
         if d.check != check:
             continue
-        if not d.applies(lab.runtime_name, version):
+        if not d.applies(lab.runtime_name, version, lab.runtime.flags):
             notes.append(f"known deviation {d.id} is for {d.range}, not {lab.runtime_name} "
                          f"{lab.runtime.version()}")
         else:

@@ -44,16 +44,18 @@ class Lab:
     phases: Phases = field(default_factory=Phases)
     kept: bool = False
     provider_options: dict = field(default_factory=dict)  # e.g. the ssh provider's inventory
+    runtime_options: dict = field(default_factory=dict)  # e.g. the docker runtime's engine build
 
     def __post_init__(self) -> None:
         self.provider = registry.load("provider", self.provider_name, **self.provider_options)
-        self.runtime = registry.load("runtime", self.runtime_name)
+        self.runtime = registry.load("runtime", self.runtime_name, **self.runtime_options)
         self.scheme = SCHEMES[self.topology.scheme]
 
     @property
     def id(self) -> str:
-        """How test ids and reports name this lab: topology@provider-runtime."""
-        return f"{self.topology.name}@{self.provider_name}-{self.runtime_name}"
+        """How test ids and reports name this lab: topology@provider-runtime, where the runtime
+        label names a chosen engine build (``bridge@netns-docker-28.5``)."""
+        return f"{self.topology.name}@{self.provider_name}-{self.runtime.label}"
 
     def missing(self) -> str | None:
         """Why this lab cannot be built here (a skip reason), or None."""

@@ -18,12 +18,12 @@ import allure
 import pytest
 
 from . import inventory as inventories
-from . import faults, registry, skips
+from . import engines, faults, registry, skips
 from .inventory import Inventory
 from .lab import Lab
 from .nodes import SshNode
 from .plan import plan
-from .report import Report
+from .reporting.conformance import Report
 from .topology import Topology, TopologyError, available, load, resolve
 from .topology.load import BUILTIN_DIR
 
@@ -45,15 +45,18 @@ class LabSpec:
     inventory: Inventory | None = None  # the ssh provider's machines
 
     vagrant_box: str | None = None  # a public box instead of the one netconform builds
+    engine: str = engines.SYSTEM  # the docker runtime's engine build (--engine)
 
     def lab(self) -> Lab:
         options = {"ssh": {"inventory": self.inventory}, "vagrant": {"box": self.vagrant_box}}
         return Lab(self.topology, self.provider, self.runtime,
-                   provider_options=options.get(self.provider, {}))
+                   provider_options=options.get(self.provider, {}),
+                   runtime_options={"build": engines.resolve(self.engine)})
 
     @property
     def id(self) -> str:
-        return f"{self.topology.name}@{self.provider}-{self.runtime}"
+        label = self.runtime if self.engine == engines.SYSTEM else self.engine
+        return f"{self.topology.name}@{self.provider}-{label}"
 
     def __repr__(self) -> str:  # how reports (Allure) show the parameter
         return self.id
@@ -76,6 +79,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print what building each lab would do on its hosts, and exit without touching them")
     group.addoption("--runtime", default="docker", choices=sorted(registry.RUNTIMES),
                     help="how containers are made on a host (default: docker, a real engine per host)")
+    group.addoption("--engine", default=engines.SYSTEM, metavar="NAME[,NAME...]|all",
+                    help="the Docker engine(s) each lab runs: system (the dockerd on PATH, the default) or "
+                         f"{', '.join(engines.RELEASES)} (Debian's packages, see `netconform engines fetch`); "
+                         "'all' runs every topology on each release; ids read topology@netns-docker-28.5")
     group.addoption("--keep-lab", action="store_true",
                     help="leave each lab up after the run and print how to enter and remove it")
     group.addoption("--list-topologies", action="store_true",
@@ -124,10 +131,12 @@ def pytest_configure(config: pytest.Config) -> None:
     specs = []
     try:
         inventory = _inventory(config)
+        chosen = _engines(config)
         for path in resolve(config.option.topology):
             topo = load(path)
-            specs.append(LabSpec(topo, config.option.provider, config.option.runtime, inventory,
-                                 config.option.vagrant_box))
+            for engine in chosen:
+                specs.append(LabSpec(topo, config.option.provider, config.option.runtime, inventory,
+                                     config.option.vagrant_box, engine))
             if inventory is not None:
                 specs[-1].lab().provider.check(topo)
     except TopologyError as err:
@@ -139,6 +148,19 @@ def pytest_configure(config: pytest.Config) -> None:
             print(f"# {spec.id}")
             print("\n".join(plan(spec.lab())), end="\n\n")
         pytest.exit("dry run: nothing was built", returncode=0)
+
+
+def _engines(config: pytest.Config) -> list[str]:
+    """The engine builds of --engine; a fetched build runs only where its files are (this machine)."""
+    try:
+        chosen = engines.parse(config.option.engine)
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+    if chosen != [engines.SYSTEM] and not registry.load("provider", config.option.provider).local_kernel:
+        raise pytest.UsageError(f"--engine: {config.option.engine} runs a build from this machine's cache, "
+                                f"which the {config.option.provider} provider's hosts do not have; allowed "
+                                "there: system (their own dockerd)")
+    return chosen
 
 
 def _fault(config: pytest.Config):
@@ -256,8 +278,9 @@ def _allure_labels(request: pytest.FixtureRequest) -> None:
     allure.dynamic.feature(f"scheme {spec.topology.scheme}")
     allure.dynamic.story(spec.topology.name)
     for name, value in (("topology", spec.topology.name), ("scheme", spec.topology.scheme),
-                        ("provider", spec.provider), ("runtime", spec.runtime)):
+                        ("provider", spec.provider), ("runtime", spec.runtime), ("engine", spec.engine)):
         allure.dynamic.parameter(name, value)
+    allure.dynamic.label("engine", spec.engine)  # Allure 3 environments (netconform report)
 
 
 @pytest.fixture(scope="session")

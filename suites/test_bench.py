@@ -12,7 +12,7 @@ import allure
 import pytest
 
 from netconform.perf.bench import path_round_trips, path_throughput
-from netconform.perf.compare import Record
+from netconform.reporting.compare import Record
 from netconform.perf.paths import bench_paths
 
 pytestmark = pytest.mark.bench

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from netconform import deviations
-from netconform.deviations import Version, matching, probe_seen
+from netconform.deviations import matching, probe_seen
+from netconform.engines import Version
 from netconform.expect import Probe
 from netconform.measure import addresses, measure
 

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from netconform.perf.allure_report import generate
+from netconform.reporting.allure import generate
 
 from .conftest import REPO, run_pytest
 

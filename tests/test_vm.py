@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from netconform import fidelity, inventory
+from netconform import inventory
+from netconform.reporting import across
 from netconform.ledger import State, changes, snapshot, undo_script
 from netconform.providers.vagrant import VagrantProvider
 from netconform.sandbox import Sandbox
@@ -118,21 +119,24 @@ def test_ledger_undoes_what_it_did_not_find():
 
 def test_fidelity_pairs_labs_by_topology_and_compares_them():
     def lab(provider, outcome, reached):
-        return {"topology": "vxlan", "provider": provider,
+        return {"topology": "vxlan", "provider": provider, "engine": {"name": "docker", "version": "20.10.24"},
                 "checks": {"test_a": {"outcome": "passed"}, "test_b": {"outcome": outcome}},
                 "matrix": [{"source": "c1", "target": "c2", "proto": "icmp", "port": None, "reached": True},
                            {"source": "c1", "target": "ext", "proto": "tcp", "port": 80, "reached": reached}]}
-    labs = {"vxlan@netns-docker": lab("netns", "passed", True), "vxlan@vagrant-docker": lab("vagrant", "failed", False)}
+    labs = {"vxlan@vagrant-docker": lab("vagrant", "failed", False), "vxlan@netns-docker": lab("netns", "passed", True)}
     records = [{"lab": "vxlan@netns-docker", "path": "cross-host", "metric": "tcp", "unit": "bit/s", "median": 10e9},
                {"lab": "vxlan@vagrant-docker", "path": "cross-host", "metric": "tcp", "unit": "bit/s", "median": 2e9}]
-    doc = fidelity.compare(labs, records)
-    (pair,) = doc["pairs"]
-    assert (pair["checks_agree"], pair["probes_agree"], pair["probes"]) == (1, 1, 2)
-    assert pair["probes_differing"][0]["target"] == "ext"
-    assert pair["measurements"][0]["ratio"] == pytest.approx(0.2)
-    text = fidelity.markdown(doc)
-    assert "| test_b | passed | failed | **no** |" in text and "| cross-host | tcp | 10.00 Gbit/s | 2.00 Gbit/s | 0.20 |" in text
-    assert "<svg" in fidelity.chart(doc)
+    doc = across.compare(across.PROVIDERS, labs, records)
+    (group,) = doc["groups"]
+    assert list(group["labs"]) == ["netns", "vagrant"]  # the reference first, whatever the input order
+    assert (group["checks_agree"], group["probes_agree"], group["probes"]) == (1, 1, 2)
+    assert group["checks"][0]["check"] == "test_b"  # what differs comes first
+    assert group["probes_differing"][0]["target"] == "ext"
+    assert group["measurements"][0]["ratios"]["vagrant"] == pytest.approx(0.2)
+    text = across.markdown(across.PROVIDERS, doc)
+    assert "| test_b | passed | failed | **differs** |" in text
+    assert "| cross-host | tcp | 10.00 Gbit/s | 2.00 Gbit/s | 0.20 |" in text
+    assert "<svg" in across.chart(across.PROVIDERS, doc)
 
 
 # -- whole runs on VMs ------------------------------------------------------------------
@@ -161,10 +165,10 @@ def test_vagrant_runs_the_suites_unchanged_and_fidelity_compares_it_with_netns(t
                            str(runs["netns"]), str(runs["vagrant"])], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     doc = json.loads((tmp_path / "merged" / "fidelity.json").read_text())
-    (pair,) = doc["pairs"]
-    assert pair["other"] == f"{VM_TOPOLOGY}@vagrant-docker"
-    assert pair["checks_agree"] == len(pair["checks"]) and pair["probes_agree"] == pair["probes"] > 0
-    assert {m["path"] for m in pair["measurements"]} >= {"cross-host"}
+    (group,) = doc["groups"]
+    assert group["labs"]["vagrant"] == f"{VM_TOPOLOGY}@vagrant-docker"
+    assert group["checks_agree"] == len(group["checks"]) and group["probes_agree"] == group["probes"] > 0
+    assert {m["path"] for m in group["measurements"]} >= {"cross-host"}
     assert "Fidelity across providers" in (tmp_path / "merged" / "fidelity.md").read_text()
     assert before.diff(rootns.take()) == {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from ..engines import FEATURES, Version, offers
 from ..infra import infra
 from ..lab import Lab
 from ..measure import Matrix
@@ -155,3 +156,34 @@ def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
                                                 "the destination (DNAT)")
                     problems.append(f"{where}: {c.name} saw the peer {verdict.peer}, not {whose} {want}{why}")
     return problems
+
+
+def why_blocked(lab: Lab, verdicts) -> str:
+    """A failure message's explanation of blocked probes, from the rules that drop them."""
+    rules = dropping_rules(lab, verdicts)
+    if not rules:
+        return ""
+    version = Version.parse(lab.runtime.version())
+    guard = FEATURES["direct-routing-guard"]
+    note = (f" (Docker {version} has the direct-routing guard: it {guard.summary}, {guard.reference}; "
+            "a scheme that routes to containers must opt out)") if offers(guard.id, version) else ""
+    return f"\nrules on the targets' hosts drop them by destination{note}:\n" + "\n".join(rules)
+
+
+def dropping_rules(lab: Lab, verdicts) -> list[str]:
+    """The rules on a target container's host that drop blocked probes by their destination:
+    why a promised probe was blocked, where the engine wrote it down (Docker 28's direct-routing
+    guard is one raw-table DROP per container address)."""
+    found, tables = [], {}
+    for verdict in verdicts:
+        node = lab.containers.get(verdict.probe.target)
+        if node is None:
+            continue
+        if node.host not in tables:
+            host = infra(lab.hosts[node.host])
+            tables[node.host] = [(t, line) for t in ("raw", "filter") for line in host.iptables.rules(t)]
+        for table, line in tables[node.host]:
+            rule = IptablesRule.parse(line)
+            if rule and ("-j", "DROP") in rule.spec and ("-d", f"{verdict.probe.address}/32") in rule.spec:
+                found.append(f"{node.host} {table}: {line}")
+    return list(dict.fromkeys(found))

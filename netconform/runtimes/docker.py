@@ -13,6 +13,7 @@ under ``/proc/PID/root``, or a socket forwarded over SSH).
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ import docker
 from docker.types import IPAMConfig, IPAMPool
 
 from .. import image as probe_image
+from ..engines import SYSTEM, EngineBuild, Version
 from ..nodes import ContainerNode
 from ..result import CommandError
 from ..sandbox_init import CGROUP_PREFIX
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 TOOLS = ("dockerd", "containerd", "docker-init", "docker-proxy", "iptables")
 START_TIMEOUT = 30
+# dockerd options that change networking behaviour, for the reports (the rest is bookkeeping).
+OPTIONS_OF_NOTE = ("--allow-direct-routing", "--icc", "--userland-proxy", "--mtu", "--bridge", "--fixed-cidr")
 
 
 @dataclass
@@ -59,20 +63,41 @@ class Timings:
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self) -> None:
+    def __init__(self, build: EngineBuild | None = None) -> None:
+        self.build = build or EngineBuild(SYSTEM)
         self.engines: dict[str, Engine] = {}
         self.image: probe_image.Image | None = None
         self.timings = Timings()
         self.lab: Lab | None = None
         self._version: str | None = None
+        self.flags: frozenset[str] = frozenset()  # the dockerd options the engines run with (--icc=false)
+
+    @property
+    def label(self) -> str:
+        """How lab ids name this runtime: ``docker``, or ``docker-28.5`` for a fetched engine."""
+        return self.name if self.build.name == SYSTEM else self.build.name
 
     def version(self) -> str:
-        """The engine's version as it reports it (every host runs the same build)."""
+        """The engine's version (every host runs the same build), known before any engine starts,
+        since schemes pick daemon options by it: a fetched build's package version, or what the
+        first host's dockerd says."""
+        if self._version is None and self.build.packages:  # fetched: verified when it was
+            self._version = dict(self.build.packages)["docker.io"]
         if self._version is None:
-            self._version = next(iter(self.engines.values())).client.version()["Version"]
+            node = self.lab.hosts[self.lab.topology.hosts[0].name]
+            said = node.exec(self.build.command(["dockerd", "--version"])).check("dockerd --version")
+            found = re.search(r"version (\S+?),", said.stdout)
+            self._version = found.group(1) if found else said.stdout.strip()
         return self._version
 
+    def facts(self) -> dict[str, str]:
+        """What reports say of the engine: its label, the version it reports, the build it came from."""
+        return {"name": self.label, "version": self.version(), "build": self.build.describe(),
+                "options": " ".join(sorted(f for f in self.flags if f.split("=")[0] in OPTIONS_OF_NOTE))}
+
     def missing(self) -> str | None:
+        if self.build.missing():
+            return self.build.missing()
         tools = [t for t in TOOLS if shutil.which(t) is None] + probe_image.missing_tools()
         if tools:
             return (f"docker runtime needs {', '.join(tools)} "
@@ -85,6 +110,7 @@ class DockerRuntime:
         """Start every host's dockerd at once and wait until each answers."""
         start = time.monotonic()
         self.lab = lab
+        self.version()
         self.image = probe_image.build()
         for host in lab.topology.hosts:
             self.engines[host.name] = self._spawn(host.name)
@@ -102,19 +128,22 @@ class DockerRuntime:
         node = self.lab.hosts[host]
         root = f"{node.workdir}/docker/{host}"
         node.write(f"{root}/daemon.json", "{}\n")
-        return Engine(host, root, node.spawn(self.engine_argv(host, root), f"{root}/dockerd.log"))
+        return Engine(host, root, node.spawn(self.build.command(self.engine_argv(host, root)),
+                                             f"{root}/dockerd.log"))
 
     def engine_argv(self, host: str, root: str) -> list[str]:
         """The host's dockerd command line: its own state under ``root``, the scheme's address plan."""
         topo = self.lab.topology
         argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
                 "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
-                "--pidfile", f"{root}/docker.pid", *self.lab.scheme.engine_args(topo, host),
+                "--pidfile", f"{root}/docker.pid", *self.build.daemon_flags(),
+                *self.lab.scheme.engine_args(topo, host, Version.parse(self.version())),
                 f"--icc={str(topo.host(host).icc).lower()}",
                 f"--userland-proxy={str(topo.host(host).userland_proxy).lower()}", "--dns", str(topo.ext_address().ip),
                 "--log-level", "warn"]
         if self.lab.provider.local_kernel:  # on this machine: cgroups the sandbox can remove
             argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{self.lab.run_id}/{host}"]
+        self.flags |= {word for word in argv if word.startswith("--")}
         return argv
 
     def _wait_ready(self, engine: Engine) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .. import skips
 
 if TYPE_CHECKING:
+    from ..engines import Version
     from ..lab import Lab
     from ..nodes import ContainerNode
     from ..topology import Topology
@@ -78,7 +79,8 @@ class Scheme:
         net = self.bridge_network(topo, host)
         return ipaddress.IPv4Interface(f"{topo.bridge_subnet(host)[1]}/{net.prefixlen}")
 
-    def engine_args(self, topo: Topology, host: str) -> list[str]:
+    def engine_args(self, topo: Topology, host: str, version: Version) -> list[str]:
+        """The host's dockerd options for this scheme's address plan, on an engine of ``version``."""
         if self.bridge == "docker0":
             args = ["--bip", str(self.gateway(topo, host))]
             if self.bridge_network(topo, host) != topo.bridge_subnet(host):

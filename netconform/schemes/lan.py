@@ -71,7 +71,7 @@ class Macvlan(Scheme):
         net = self.bridge_network(topo, host)
         return ipaddress.IPv4Interface(f"{net[1]}/{net.prefixlen}")
 
-    def engine_args(self, topo, host) -> list[str]:
+    def engine_args(self, topo, host, version) -> list[str]:
         return ["--bip", str(self.gateway(topo, host))]
 
     def after_engines(self, lab) -> None:

@@ -6,10 +6,18 @@ traffic into its containers from the other container subnets and the
 other hosts' own addresses (Docker's FORWARD chain drops it by default;
 the rest of the LAN stays outside, as the promise says), and exempts traffic
 between container subnets from MASQUERADE so peers see real addresses.
+
+From Docker 28.0 the engine drops routed packets addressed to its
+containers (the direct-routing guard, a raw-table DROP per container), so
+host-gw cannot work with the default; 28.2 documents the daemon option
+``--allow-direct-routing`` for exactly this, and that is what a user of
+that release would set.  The forward filter (DOCKER-USER, above) still
+decides who gets in.
 """
 
 from __future__ import annotations
 
+from ..engines import FEATURES, Version, offers
 from .base import Promise, Scheme
 
 
@@ -18,6 +26,18 @@ class HostGw(Scheme):
     description = "Each host routes the other hosts' container subnets via their underlay addresses."
     promise = Promise(crosses=True, hosts_reach_remote=True, wire="plain")
     realised = "kernel routes via underlay next hops, with forward and NAT exemptions"
+
+    def engine_args(self, topo, host, version) -> list[str]:
+        opt_out = ["--allow-direct-routing"] if offers("allow-direct-routing", version) else []
+        return super().engine_args(topo, host, version) + opt_out
+
+    def realised_in(self, lab) -> str:
+        version = Version.parse(lab.runtime.version())
+        if not offers("direct-routing-guard", version):
+            return self.realised
+        guard = FEATURES["direct-routing-guard"]
+        return (f"{self.realised}; dockerd --allow-direct-routing, since Docker {version} by default "
+                f"{guard.summary} ({guard.reference})")
 
     def after_engines(self, lab) -> None:
         topo = lab.topology

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from .bench import Measurement
+from ..perf.bench import Measurement
 
 SCHEMA_VERSION = 1
 

@@ -17,7 +17,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from .. import fidelity
+from . import across
 from ..image import cache_dir
 from .compare import merge, write
 
@@ -40,7 +40,7 @@ def allure_command() -> list[str]:
 
 
 def document_entry(results: Path, files: list[Path], title: str) -> None:
-    """Put a document (the comparison, the fidelity report) into the Allure results as a
+    """Put a document (the comparison, a comparison across providers or engines) into the Allure results as a
     result of its own, files attached."""
     attachments = []
     for path in files:
@@ -57,6 +57,21 @@ def document_entry(results: Path, files: list[Path], title: str) -> None:
                          {"name": "suite", "value": key}],
               "attachments": attachments}
     (results / f"{result['uuid']}-result.json").write_text(json.dumps(result))
+
+
+def _environments(results: Path) -> str:
+    """Allure 3 environments, one per engine the results ran on (the ``engine`` label), so the
+    same test on each engine sits side by side; nothing when one engine ran everything."""
+    engines = set()
+    for path in results.glob("*-result.json"):
+        labels = json.loads(path.read_text()).get("labels", [])
+        engines |= {label["value"] for label in labels if label.get("name") == "engine"}
+    if len(engines) < 2:
+        return ""
+    entries = ", ".join(f"{json.dumps(name)}: {{matcher: ({{labels}}) => labels.some("
+                        f"(l) => l.name === \"engine\" && l.value === {json.dumps(name)})}}"
+                        for name in sorted(engines))
+    return f"settings.environments = {{{entries}}};\n"
 
 
 def generate(report_dirs: list[Path], out: Path) -> Path:
@@ -76,16 +91,19 @@ def generate(report_dirs: list[Path], out: Path) -> Path:
     merged = merge(comparisons)
     if comparisons:
         document_entry(merged_results, write(merged, out), "Comparison across schemes")
-    if fidelity.pairs(labs):
-        document = fidelity.compare(labs, merged["records"])
-        document_entry(merged_results, fidelity.write(document, out), "Fidelity across providers")
+    for axis in across.AXES:
+        if axis.groups(labs):
+            document = across.compare(axis, labs, merged["records"])
+            document_entry(merged_results, across.write(axis, document, out), axis.title)
     (out / "history").mkdir(exist_ok=True)
-    config = out / "allurerc.json"
-    config.write_text(json.dumps({
+    config = out / "allurerc.mjs"
+    settings = json.dumps({
         "name": "netconform", "output": str(out / "allure-report"),
         "historyPath": str(out / "history" / "history.jsonl"),
         # Top level: one group per scheme and the comparison across them; then topologies.
-        "plugins": {"awesome": {"options": {"groupBy": ["feature", "story"]}}}}))
+        "plugins": {"awesome": {"options": {"groupBy": ["feature", "story"]}}}})
+    config.write_text(f"const settings = {settings};\n{_environments(merged_results)}"
+                      "export default settings;\n")
     shutil.rmtree(out / "allure-report", ignore_errors=True)
     subprocess.run([*allure_command(), "generate", "--config", str(config), str(merged_results)],
                    check=True, capture_output=True)

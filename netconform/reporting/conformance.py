@@ -13,8 +13,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from .lab import Lab
-from .measure import Matrix
+from ..lab import Lab
+from ..measure import Matrix
 
 
 class Report:
@@ -30,7 +30,8 @@ class Report:
         entry.update(topology=lab.topology.name, description=lab.topology.description,
                      scheme=lab.topology.scheme, realised=lab.scheme.realised_in(lab),
                      provider=lab.provider_name,
-                     runtime=lab.runtime_name, build_seconds=asdict(lab.phases))
+                     runtime=lab.runtime_name, engine=lab.runtime.facts(),
+                     build_seconds=asdict(lab.phases))
 
     def record_matrix(self, lab: Lab, matrix: Matrix) -> None:
         self._lab(lab.id)["matrix"] = [

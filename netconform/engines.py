@@ -1,0 +1,266 @@
+"""Docker engine builds: the dockerd on PATH, or a Debian release's packages fetched into a cache.
+
+Users run Docker 20.10, 26 and 28; what they need before an upgrade is what
+changes in their networking.  ``fetch`` gets a release's engine (docker.io,
+containerd, runc, tini) with apt as a download only, through a private
+sources list and state directory per release, so the machine's apt
+configuration and installed packages are never touched, then unpacks the
+packages with ``dpkg-deb -x`` into ``~/.cache/netconform/engines/NAME/KEY``
+where KEY is a digest of the package versions.  A ``bin/`` directory there
+holds the tools a lab's dockerd finds first on its PATH; a tool the
+release built against a newer C library than this machine's (trixie's runc
+needs GLIBC_2.38 on Debian 12) is replaced by the system's own, and the
+manifest says so, for the reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .image import cache_dir
+
+SYSTEM = "system"
+PACKAGES = ("docker.io", "containerd", "runc", "tini")
+# The tools a lab's dockerd runs, and where Debian's packages put them (releases differ).
+TOOLS = {"dockerd": ("usr/sbin/dockerd",), "docker-proxy": ("usr/sbin/docker-proxy",),
+         "containerd": ("usr/bin/containerd",),
+         "containerd-shim-runc-v2": ("usr/bin/containerd-shim-runc-v2",),
+         "runc": ("usr/sbin/runc",), "docker-init": ("usr/bin/docker-init", "usr/bin/tini-static")}
+MIRROR = "http://deb.debian.org/debian"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """``20.10.24+dfsg1`` or ``Docker version 28.5.2, build ..`` -> 20.10; unreadable -> 0.0."""
+        found = re.search(r"(\d+)\.(\d+)", text)
+        return cls(int(found.group(1)), int(found.group(2))) if found else cls(0, 0)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """Something an engine release started doing or offering, that schemes and checks depend on."""
+
+    id: str
+    since: Version
+    summary: str
+    reference: str
+
+
+FEATURES = {f.id: f for f in (
+    Feature("direct-routing-guard", Version(28, 0),
+            "drops packets from outside the host addressed directly to a container "
+            "(raw PREROUTING -d CONTAINER ! -i BRIDGE -j DROP)", "moby#48724, Docker 28.0 release notes"),
+    Feature("allow-direct-routing", Version(28, 2),
+            "daemon option --allow-direct-routing: no direct-routing guard", "moby#49832, Docker 28.2 release notes"),
+)}
+
+
+def offers(feature: str, version: Version) -> bool:
+    return version >= FEATURES[feature].since
+
+
+@dataclass(frozen=True)
+class Release:
+    """A Debian release's Docker engine, as ``--engine`` names it."""
+
+    name: str  # docker-26.1
+    suite: str  # the Debian suite that ships it
+    distro: str  # for people: Debian 13
+    version: str  # the engine version the suite ships, MAJOR.MINOR
+
+
+RELEASES = {r.name: r for r in (
+    Release("docker-20.10", "bookworm", "Debian 12", "20.10"),
+    Release("docker-26.1", "trixie", "Debian 13", "26.1"),
+    Release("docker-28.5", "sid", "Debian unstable", "28.5"),
+)}
+CHOICES = (SYSTEM, *RELEASES)
+
+
+@dataclass(frozen=True)
+class Substitute:
+    """A release's tool that cannot run here, and the system's tool used instead."""
+
+    tool: str
+    used: str  # the system tool's path
+    reason: str  # why the release's own could not run
+
+    def __str__(self) -> str:
+        return f"system {self.tool} ({self.used}): the release's {self.reason}"
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    """One engine build a lab's dockerd runs: the system's, or a fetched release."""
+
+    name: str
+    bindir: Path | None = None  # put first on dockerd's PATH; None: PATH as it is
+    packages: tuple[tuple[str, str], ...] = ()  # (package, version) as fetched
+    substitutes: tuple[Substitute, ...] = ()
+
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` run with this build's tools first on PATH (dockerd finds containerd, the
+        shim and runc there)."""
+        if self.bindir is None:
+            return argv
+        return ["env", f"PATH={self.bindir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}", *argv]
+
+    def daemon_flags(self) -> list[str]:
+        """dockerd flags that pin this build's own helpers rather than whatever PATH holds."""
+        if self.bindir is None:
+            return []
+        return ["--userland-proxy-path", str(self.bindir / "docker-proxy"),
+                "--init-path", str(self.bindir / "docker-init")]
+
+    def missing(self) -> str | None:
+        if self.bindir is not None and not (self.bindir / "dockerd").exists():
+            return f"engine {self.name} is not fetched: run `netconform engines fetch {self.name}`"
+        return None
+
+    def describe(self) -> str:
+        if self.bindir is None:
+            return "the dockerd on PATH"
+        versions = ", ".join(f"{p} {v}" for p, v in self.packages)
+        subs = "; ".join(map(str, self.substitutes))
+        return f"{RELEASES[self.name].distro} packages: {versions}" + (f"; {subs}" if subs else "")
+
+
+def root() -> Path:
+    return cache_dir() / "engines"
+
+
+def parse(value: str) -> list[str]:
+    """``--engine`` value -> engine names, in the order given; ValueError names what is allowed."""
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if names == ["all"]:
+        return list(RELEASES)
+    unknown = [n for n in names if n not in CHOICES]
+    if unknown or not names:
+        raise ValueError(f"--engine: {', '.join(unknown) or repr(value)} is not an engine; allowed: "
+                         f"{', '.join(CHOICES)} or all")
+    return list(dict.fromkeys(names))
+
+
+def resolve(name: str) -> EngineBuild:
+    """The engine build ``name`` stands for: the system's, or the last fetched build of a release."""
+    if name == SYSTEM:
+        return EngineBuild(SYSTEM)
+    current = root() / name / "current"
+    manifest = current / "engine.json"
+    if not manifest.exists():
+        return EngineBuild(name, root() / name / "not-fetched" / "bin")
+    data = json.loads(manifest.read_text())
+    return EngineBuild(name, current.resolve() / "bin", tuple(map(tuple, data["packages"])),
+                  tuple(Substitute(**s) for s in data["substitutes"]))
+
+
+def fetch(name: str, log=print) -> EngineBuild:
+    """Download and unpack a release's engine packages (cached by their versions)."""
+    release = RELEASES[name]
+    apt = _Apt(root() / "apt" / release.suite, release.suite)
+    apt.update()
+    versions = tuple((p, apt.candidate(p)) for p in PACKAGES)
+    key = hashlib.sha256(repr(versions).encode()).hexdigest()[:10]
+    build = root() / name / f"{dict(versions)['docker.io']}-{key}"
+    if not (build / "engine.json").exists():
+        log(f"{name}: fetching {', '.join(f'{p}={v}' for p, v in versions)} from Debian {release.suite}")
+        shutil.rmtree(build, ignore_errors=True)
+        for deb in apt.download(versions, build / "debs"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(build / "root")], check=True)
+        substitutes = _link_tools(build)
+        (build / "engine.json").write_text(json.dumps(
+            {"name": name, "packages": versions, "substitutes": [s.__dict__ for s in substitutes]}, indent=1))
+        shutil.rmtree(build / "debs")
+    current = root() / name / "current"
+    current.unlink(missing_ok=True)
+    current.symlink_to(build.name)
+    engine = resolve(name)
+    reported = subprocess.run([str(engine.bindir / "dockerd"), "--version"], capture_output=True,
+                              text=True).stdout.strip()
+    if release.version not in reported:
+        raise RuntimeError(f"{name}: {build} runs {reported!r}, not Docker {release.version}")
+    return engine
+
+
+def _link_tools(build: Path) -> list[Substitute]:
+    """``bin/`` with the release's tools, or the system's where the release's cannot run here."""
+    bindir = build / "bin"
+    bindir.mkdir()
+    substitutes = []
+    for tool, places in TOOLS.items():
+        own = next((build / "root" / p for p in places if (build / "root" / p).exists()),
+                   build / "root" / places[0])
+        problem = _cannot_run(own)
+        if problem is None:
+            (bindir / tool).symlink_to(own)
+            continue
+        system = shutil.which(tool)
+        if system is None:
+            raise RuntimeError(f"{own}: {problem}, and this machine has no {tool} to use instead")
+        (bindir / tool).symlink_to(system)
+        substitutes.append(Substitute(tool, system, problem))
+    return substitutes
+
+
+def _cannot_run(binary: Path) -> str | None:
+    """Why ``binary`` cannot run on this machine (a missing library or symbol version), or None."""
+    if not binary.exists():
+        return "package has no such file"
+    linked = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
+    missing = [line for line in (linked.stdout + linked.stderr).splitlines() if "not found" in line]
+    if not missing:
+        return None
+    symbol = re.search(r"version `([^']+)' not found", missing[0])
+    return f"needs {symbol.group(1) if symbol else missing[0].strip()}, which this machine lacks"
+
+
+@dataclass(frozen=True)
+class _Apt:
+    """apt-get with a private sources list, lists and cache: one Debian suite, download only."""
+
+    dir: Path
+    suite: str
+
+    def _options(self) -> list[str]:
+        return ["-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={self.dir}/parts",
+                "-o", f"Dir::State::Lists={self.dir}/lists", "-o", f"Dir::Cache={self.dir}/cache",
+                "-o", "Debug::NoLocking=1"]
+
+    def update(self) -> None:
+        for sub in ("parts", "lists/partial", "cache/archives/partial"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.dir / "parts" / f"{self.suite}.sources").write_text(
+            f"Types: deb\nURIs: {MIRROR}\nSuites: {self.suite}\nComponents: main\nSigned-By: {KEYRING}\n")
+        self._run("apt-get", "-qq", "update")
+
+    def candidate(self, package: str) -> str:
+        shown = self._run("apt-cache", "show", "--no-all-versions", package).stdout
+        return next(line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:"))
+
+    def download(self, versions, into: Path) -> list[Path]:
+        into.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", *self._options(), "-qq", "download", *(f"{p}={v}" for p, v in versions)],
+                       cwd=into, check=True, capture_output=True, text=True)
+        return sorted(into.glob("*.deb"))
+
+    def _run(self, *argv: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([argv[0], *self._options(), *argv[1:]], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"`{' '.join(argv)}` for Debian {self.suite} failed: {done.stderr.strip()}")
+        return done

@@ -1,0 +1,172 @@
+"""One topology's verdicts and figures side by side along one axis: providers, or engines.
+
+A lab of namespaces on one machine is cheap; VMs and real hosts are what
+people run (the provider axis, ``fidelity.*``).  An engine upgrade is what
+people fear (the engine axis, ``engines.*``).  Both questions have the same
+shape: hold everything else of a lab fixed, vary one thing, and say where
+the verdicts differ (every check, every probe of the reachability matrix,
+how the scheme was realised) and how throughput and latency move (each
+column's median over the reference column's, per path and metric).  The
+input is what ``--report-dir`` writes (``conformance.json`` labs,
+``compare.json`` records); differences come first in every table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..engines import Version
+from .compare import bar_chart
+
+
+@dataclass(frozen=True)
+class Axis:
+    """What varies between the labs of one comparison, and what stays fixed."""
+
+    name: str  # "provider", "engine"
+    title: str  # the document's heading
+    stem: str  # its files: STEM.json, STEM.md, STEM.svg
+    value: Callable[[dict], str]  # a lab entry -> its column
+    fixed: Callable[[dict], str]  # a lab entry -> what the compared labs share besides the topology
+    order: Callable[[str], tuple]  # sort key of columns; the first is the reference
+
+    def groups(self, labs: dict[str, dict]) -> list[dict[str, str]]:
+        """{column: lab id} for each topology (and fixed part) that ran in two columns or more."""
+        found: dict[tuple[str, str], dict[str, str]] = {}
+        for lab_id, entry in labs.items():
+            if "topology" in entry:  # not the entry of tests that had no lab to run on
+                found.setdefault((entry["topology"], self.fixed(entry)), {}).setdefault(self.value(entry), lab_id)
+        return [dict(sorted(columns.items(), key=lambda kv: self.order(kv[0])))
+                for columns in found.values() if len(columns) > 1]
+
+
+def _engine(entry: dict) -> dict:
+    return entry.get("engine") or {"name": entry.get("runtime", "?"), "version": "?"}
+
+
+PROVIDERS = Axis("provider", "Fidelity across providers", "fidelity",
+                 value=lambda e: e["provider"], fixed=lambda e: _engine(e)["name"],
+                 order=lambda provider: (provider != "netns", provider))
+ENGINES = Axis("engine", "Engines compared", "engines",
+               value=lambda e: f"{_engine(e)['name']} {_engine(e)['version']}",
+               fixed=lambda e: e["provider"],
+               order=lambda column: (Version.parse(column.split(" ", 1)[-1]), column))
+AXES = (PROVIDERS, ENGINES)
+
+
+def compare(axis: Axis, labs: dict[str, dict], records: list[dict]) -> dict:
+    """The document: per group, checks, realisation, probes and measurements per column."""
+    out = []
+    for columns in axis.groups(labs):
+        entries = {column: labs[lab_id] for column, lab_id in columns.items()}
+        reference = next(iter(columns))
+        checks = [_row({"check": name}, {c: e["checks"].get(name, {}).get("outcome") for c, e in entries.items()})
+                  for name in dict.fromkeys(n for e in entries.values() for n in e["checks"])]
+        probes = _probes(entries)
+        out.append({"topology": entries[reference]["topology"], "labs": columns, "reference": reference,
+                    "realised": _row({}, {c: e.get("realised") for c, e in entries.items()}),
+                    "checks": sorted(checks, key=lambda row: row["agree"]),
+                    "checks_agree": sum(c["agree"] for c in checks),
+                    "probes": len(probes), "probes_agree": sum(p["agree"] for p in probes),
+                    "probes_differing": [p for p in probes if not p["agree"]],
+                    "measurements": _measurements(records, columns)})
+    return {"axis": axis.name, "groups": out}
+
+
+def _row(fields: dict, values: dict[str, object]) -> dict:
+    return {**fields, "values": values, "agree": len({json.dumps(v) for v in values.values()}) == 1}
+
+
+def _probes(entries: dict[str, dict]) -> list[dict]:
+    def key(v: dict) -> tuple:
+        return v["source"], v["target"], v["proto"], v.get("port")
+    reached = {column: {key(v): v["reached"] for v in e["matrix"]} for column, e in entries.items()}
+    promised = {key(v): v.get("promised") for e in entries.values() for v in e["matrix"]}
+    return [_row({"source": k[0], "target": k[1], "proto": k[2], "port": k[3], "promised": promised[k]},
+                 {column: seen.get(k) for column, seen in reached.items()})
+            for k in promised]
+
+
+def _measurements(records: list[dict], columns: dict[str, str]) -> list[dict]:
+    """Throughput's median, latency's p50 per column, and each over the reference's; a failed
+    measurement is None, never zero."""
+    by_lab = {column: {(r["path"], r["metric"]): r for r in records if r["lab"] == lab_id}
+              for column, lab_id in columns.items()}
+    reference = next(iter(columns))
+    rows = []
+    for key, first in by_lab[reference].items():
+        figures = {column: found[key]["median"] if key in found else None for column, found in by_lab.items()}
+        base = figures[reference]
+        rows.append({"path": key[0], "metric": key[1], "unit": first["unit"], "values": figures,
+                     "ratios": {c: (v / base if v and base else None) for c, v in figures.items() if c != reference}})
+    return rows
+
+
+def markdown(axis: Axis, doc: dict) -> str:
+    out = [f"# {axis.title}", "",
+           f"Each topology with only the {axis.name} varying; the first column is the reference. Rows "
+           "that differ come first, marked **differs**; figures are throughput medians and p50 round "
+           "trips, with each column over the reference.", ""]
+    if doc["groups"]:
+        out += [f"| topology | {axis.name}s | checks differing | probes differing |", "|---|---|---|---|"]
+        out += [f"| {g['topology']} | {', '.join(g['labs'])} | {len(g['checks']) - g['checks_agree']} | "
+                f"{g['probes'] - g['probes_agree']} |" for g in doc["groups"]]
+        out.append("")
+    for group in doc["groups"]:
+        columns = list(group["labs"])
+        rule = "|---" * (len(columns) + 2) + "|"
+        out += [f"## {group['topology']}: {', '.join(group['labs'].values())}", "",
+                f"Checks agreeing: {group['checks_agree']} of {len(group['checks'])}; reachability "
+                f"probes agreeing: {group['probes_agree']} of {group['probes']}.", ""]
+        if not group["realised"]["agree"]:
+            out += ["Realised differently:", ""] + [f"- {c}: {v}" for c, v in group["realised"]["values"].items()]
+            out.append("")
+        out += [f"| check | {' | '.join(columns)} | |", rule]
+        out += [f"| {c['check']} | " + " | ".join(str(c["values"][k]) for k in columns)
+                + f" | {'' if c['agree'] else '**differs**'} |" for c in group["checks"]]
+        if group["probes_differing"]:
+            out += ["", "Probes that differ (+ reached, - blocked):", "",
+                    f"| probe | promised | {' | '.join(columns)} |", rule]
+            out += [f"| {p['source']} -> {p['target']} {p['proto']}{'/' + str(p['port']) if p['port'] else ''} | "
+                    f"{_mark(p['promised'])} | " + " | ".join(_mark(p["values"][k]) for k in columns) + " |"
+                    for p in group["probes_differing"]]
+        if group["measurements"]:
+            others = columns[1:]
+            out += ["", f"| path | metric | {' | '.join(columns)} | " + " | ".join(f"{c} × ref" for c in others)
+                    + " |", "|---" * (2 + len(columns) + len(others)) + "|"]
+            for m in group["measurements"]:
+                ratios = [("" if m["ratios"][c] is None else f"{m['ratios'][c]:.2f}") for c in others]
+                out.append(f"| {m['path']} | {m['metric']} | "
+                           + " | ".join(_show(m["values"][c], m["unit"]) for c in columns) + " | "
+                           + " | ".join(ratios) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _mark(reached: bool | None) -> str:
+    return {True: "+", False: "-", None: "not measured"}[reached]
+
+
+def _show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "failed"
+    return f"{value / 1e9:.2f} Gbit/s" if unit == "bit/s" else f"{value:.1f} µs"
+
+
+def chart(axis: Axis, doc: dict) -> str:
+    bars = [(f"{g['topology']} {column} {m['path']} {m['metric']}", ratio, ratio, ratio)
+            for g in doc["groups"] for m in g["measurements"] for column, ratio in m["ratios"].items()
+            if ratio is not None]
+    return bar_chart(f"Each {axis.name} over the reference (throughput: below 1 is slower; latency: "
+                     "above 1 is slower)", bars)
+
+
+def write(axis: Axis, doc: dict, directory: Path) -> list[Path]:
+    files = {f"{axis.stem}.json": json.dumps(doc, indent=2) + "\n", f"{axis.stem}.md": markdown(axis, doc),
+             f"{axis.stem}.svg": chart(axis, doc)}
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return [directory / name for name in files]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from netconform import engines
 from netconform.lab import Lab
 from netconform.topology import Topology, load, resolve
 
@@ -21,11 +22,13 @@ def topology(name: str):
 
 @pytest.fixture
 def live_lab(request):
-    """A fresh lab per test, for tests that break it: ``live_lab("bridge")`` (or a Topology)."""
+    """A fresh lab per test, for tests that break it: ``live_lab("bridge")`` (or a Topology),
+    ``live_lab("bridge", engine="docker-28.5")`` on a fetched engine."""
     labs = []
 
-    def build(name: str | Topology) -> Lab:
-        lab = Lab(topology(name) if isinstance(name, str) else name)
+    def build(name: str | Topology, engine: str = engines.SYSTEM) -> Lab:
+        lab = Lab(topology(name) if isinstance(name, str) else name,
+                  runtime_options={"build": engines.resolve(engine)})
         reason = lab.missing()
         if reason:
             pytest.skip(reason)

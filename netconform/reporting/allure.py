@@ -68,9 +68,10 @@ def _environments(results: Path) -> str:
         engines |= {label["value"] for label in labels if label.get("name") == "engine"}
     if len(engines) < 2:
         return ""
-    entries = ", ".join(f"{json.dumps(name)}: {{matcher: ({{labels}}) => labels.some("
-                        f"(l) => l.name === \"engine\" && l.value === {json.dumps(name)})}}"
-                        for name in sorted(engines))
+    # Ids take letters, digits, _ and - only: docker-28_5, named docker-28.5.
+    entries = ", ".join(f"{json.dumps(name.replace('.', '_'))}: {{name: {json.dumps(name)}, matcher: "
+                        f"({{labels}}) => labels.some((l) => l.name === \"engine\" && l.value === "
+                        f"{json.dumps(name)})}}" for name in sorted(engines))
     return f"settings.environments = {{{entries}}};\n"
 
 

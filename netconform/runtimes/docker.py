@@ -91,8 +91,9 @@ class DockerRuntime:
         return self._version
 
     def facts(self) -> dict[str, str]:
-        """What reports say of the engine: its label, the version it reports, the build it came from."""
-        return {"name": self.label, "version": self.version(), "build": self.build.describe(),
+        """What reports say of the engine: the build's name (``system``, ``docker-28.5``), its version,
+        where it came from and the networking options it ran with."""
+        return {"name": self.build.name, "version": self.version(), "build": self.build.describe(),
                 "options": " ".join(sorted(f for f in self.flags if f.split("=")[0] in OPTIONS_OF_NOTE))}
 
     def missing(self) -> str | None:

@@ -25,6 +25,9 @@ getent passwd libvirt-qemu >/dev/null || useradd --system -g libvirt-qemu --no-c
 command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e .
+# The Docker engines of Debian 12, 13 and unstable for --engine (downloaded with a private apt
+# sources list into ~/.cache/netconform/engines; the machine's apt and packages stay as they are).
+.venv/bin/netconform engines fetch
 # The vagrant provider's box (about 2 minutes once; cached until its package list changes).
 .venv/bin/netconform box
 echo "netconform is set up: .venv/bin/pytest --list-topologies"

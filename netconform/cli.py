@@ -97,6 +97,17 @@ def _engines(args) -> int:
     return 0
 
 
+def run_suites(pytest_args: list[str]) -> int:
+    """The shipped suites under pytest, from any directory, installed or in a checkout."""
+    import pytest
+
+    from .shipped import FIXTURE_PLUGINS, shipped
+
+    suites = shipped("suites")
+    plugins = [word for name in FIXTURE_PLUGINS for word in ("-p", name)]
+    return int(pytest.main([f"--rootdir={suites.parent}", *plugins, *pytest_args, str(suites)]))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="netconform", description="Container networking conformance: "
                                   "the commands beside the pytest plugin (pytest --topology=...).")
@@ -125,6 +136,13 @@ def parser() -> argparse.ArgumentParser:
     faults.add_argument("--catalogue", metavar="FILE", help="a catalogue of your own (format: netconform/faults.yaml)")
     faults.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS")
     faults.set_defaults(run=_faults)
+    run = sub.add_parser("run", help="run the shipped suites with pytest, from any directory: "
+                                     "netconform run --topology=bridge [PYTEST_ARGS]",
+                         description="Runs pytest on the suites netconform ships (in the installed package "
+                         "or the checkout), with their fixtures; every argument after `run` goes to pytest "
+                         "(see `pytest --help`, group netconform, for --topology, --engine, --provider, ...).")
+    run.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARGS")
+    run.set_defaults(run=lambda args: run_suites(args.pytest_args))
     engines = sub.add_parser("engines", help="fetch Docker engines of Debian releases for --engine, and list them",
                              description="`fetch` downloads each release's docker.io, containerd, runc and tini "
                              "with apt as a download only (a private sources list, never the machine's apt "
@@ -137,7 +155,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
+        return run_suites(argv[1:])  # pytest's options are pytest's to parse
+    args = parser().parse_args(argv)
     return args.run(args)
 
 

@@ -18,13 +18,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .shipped import shipped
 from .topology import TopologyError, available
 from .topology.build import Builder
 from .topology.load import read_yaml
 from .topology.model import meta
 
 CATALOGUE = Path(__file__).with_name("faults.yaml")
-SUITES = Path(__file__).resolve().parents[1] / "suites"
+SUITES = shipped("suites")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,19 @@ def _environments(results: Path) -> str:
     return f"settings.environments = {{{entries}}};\n"
 
 
+def _merge_labs(labs: dict[str, dict], more: dict[str, dict]) -> None:
+    """Add runs' labs to ``labs``: a lab seen in two runs (its conformance checks in one, its
+    benchmarks in another) keeps every check, and the matrix of the run that measured one."""
+    for lab_id, entry in more.items():
+        if lab_id not in labs:
+            labs[lab_id] = entry
+            continue
+        known = labs[lab_id]
+        known.update({k: v for k, v in entry.items() if k not in ("checks", "matrix")})
+        known["checks"] = {**known["checks"], **entry["checks"]}
+        known["matrix"] = entry["matrix"] or known["matrix"]
+
+
 def generate(report_dirs: list[Path], out: Path) -> Path:
     """Merge runs into ``out`` and generate the HTML report; returns its index.html."""
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +101,7 @@ def generate(report_dirs: list[Path], out: Path) -> Path:
         if (directory / "compare.json").exists():
             comparisons.append(json.loads((directory / "compare.json").read_text()))
         if (directory / "conformance.json").exists():
-            labs.update(json.loads((directory / "conformance.json").read_text())["labs"])
+            _merge_labs(labs, json.loads((directory / "conformance.json").read_text())["labs"])
     merged = merge(comparisons)
     if comparisons:
         document_entry(merged_results, write(merged, out), "Comparison across schemes")

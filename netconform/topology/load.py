@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ..shipped import shipped
+
 from .build import Builder, Problem
 from .model import Topology
 from .validate import validate
@@ -18,8 +20,8 @@ from .validate import validate
 # Far above any real topology (250 containers take about 20 KB); a larger file is refused
 # before it is parsed, so a runaway generator cannot stall a run.
 MAX_BYTES = 2**20
-# The topologies shipped with the product: <repo>/topologies.
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "topologies"
+# The topologies shipped with the product: <repo>/topologies (inside the package once installed).
+BUILTIN_DIR = shipped("topologies")
 
 
 @dataclass(frozen=True)

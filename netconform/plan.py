@@ -29,7 +29,7 @@ class PlanNode:
     address: str
     nic: str
     steps: list[str] = field(repr=False)
-    workdir: str = "/var/lib/netconform"
+    workdir: str
 
     def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
         self.steps.append(f"{self.name}$ {shlex.join(argv)}")
@@ -70,21 +70,19 @@ class Recorder:
 def plan(lab: Lab) -> list[str]:
     """The steps building ``lab`` takes on its hosts, in order."""
     topo, steps = lab.topology, []
-    steps.append(f"provider {lab.provider_name}: {plan_hosts(lab)}")
+    steps.append(f"provider {lab.provider_name}: {lab.provider.describe(topo)}")
     steps += [f"ext$ ip route add {' '.join(route)}" for route in ext_routes(topo)]
-    nics = {"netns": "eth0", "vagrant": "eth1"}
-    workdir = "/run/lab" if lab.provider_name == "netns" else PlanNode.workdir
     for host in topo.hosts:
-        nic = nics.get(lab.provider_name) or lab.provider.inventory.machine(host.name).underlay
-        lab.hosts[host.name] = PlanNode(host.name, "host", str(topo.underlay_address(host.name).ip), nic,
-                                        steps, workdir)
-    lab.hosts["ext"] = PlanNode("ext", "ext", str(topo.ext_address().ip), "eth0", steps)
+        lab.hosts[host.name] = PlanNode(host.name, "host", str(topo.underlay_address(host.name).ip),
+                                        lab.provider.underlay_nic(host.name), steps, lab.provider.workdir)
+    lab.hosts["ext"] = PlanNode("ext", "ext", str(topo.ext_address().ip), "eth0", steps, "/run/lab")
     lab.scheme.before_engines(lab)
     runtime = lab.runtime
     runtime.lab = lab
     for host in topo.hosts:
         root = f"{lab.hosts[host.name].workdir}/docker/{host.name}"
-        lab.hosts[host.name].spawn(runtime.engine_argv(host.name, root), f"{root}/dockerd.log")
+        lab.hosts[host.name].spawn(runtime.build.command(runtime.engine_argv(host.name, root)),
+                                   f"{root}/dockerd.log")
         runtime.engines[host.name] = Engine(host.name, root, None, Recorder(f"{host.name} engine", steps))
     lab.scheme.after_engines(lab)
     for host in topo.hosts:
@@ -93,17 +91,6 @@ def plan(lab: Lab) -> list[str]:
         for spec in _creation_order(topo.containers_on(host.name)):
             published = " ".join(f"-p {p.host_port}:{p.container_port}" for p in spec.publish)
             steps.append(f"{host.name} engine: run {spec.name} (mode {spec.mode}) {published}".rstrip())
-    if lab.provider_name == "ssh":
-        steps.append("teardown: stop the lab's daemons, then undo every recorded difference on each host")
+    if lab.provider.teardown:
+        steps.append(f"teardown: {lab.provider.teardown}")
     return steps
-
-
-def plan_hosts(lab: Lab) -> str:
-    hosts = ", ".join(h.name for h in lab.topology.hosts)
-    if lab.provider_name == "vagrant":
-        return f"vagrant up {hosts} (libvirt, in the lab's namespace), then the underlay address on eth1"
-    if lab.provider_name == "ssh":
-        machines = [lab.provider.inventory.machine(h.name) for h in lab.topology.hosts]
-        return "ssh to " + ", ".join(f"{m.name} ({m.user}@{m.address}, underlay {m.underlay})"
-                                     for m in machines) + "; check the underlay addresses; record each host's state"
-    return f"namespaces {hosts} and ext on the bridge lan"

@@ -51,6 +51,16 @@ class NetnsProvider:
     def down(self) -> None:
         """Nothing to do: the hosts are namespaces, and go with the sandbox."""
 
+    # -- what a dry run shows (plan.py) ------------------------------------------------
+    workdir = "/run/lab"  # the sandbox's own tmpfs
+    teardown: str | None = None  # nothing beyond closing the sandbox
+
+    def describe(self, topo: Topology) -> str:
+        return f"namespaces {', '.join(h.name for h in topo.hosts)} and ext on the bridge lan"
+
+    def underlay_nic(self, host: str) -> str:
+        return "eth0"
+
     @staticmethod
     def wire_tap(lab, host: str) -> tuple[NamespaceNode, str]:
         """Where to watch a host's underlay traffic: its port on the LAN bridge, as a switch sees it."""

@@ -93,6 +93,18 @@ class SshProvider:
         """Where to watch a host's underlay traffic: its own underlay NIC (the LAN is not ours)."""
         return lab.hosts[host], lab.hosts[host].nic
 
+    # -- what a dry run shows (plan.py) ------------------------------------------------
+    workdir = "/var/lib/netconform"
+    teardown = "stop the lab's daemons, then undo every recorded difference on each host"
+
+    def describe(self, topo: Topology) -> str:
+        machines = [self.inventory.machine(h.name) for h in topo.hosts]
+        return ("ssh to " + ", ".join(f"{m.name} ({m.user}@{m.address}, underlay {m.underlay})" for m in machines)
+                + "; check the underlay addresses; record each host's state")
+
+    def underlay_nic(self, host: str) -> str:
+        return self.inventory.machine(host).underlay
+
     def down(self) -> None:
         for route in self.ext_routes:
             self.ext.exec(["ip", "route", "del", *route])

@@ -92,6 +92,17 @@ class VagrantProvider:
 
     wire_tap = staticmethod(NetnsProvider.wire_tap)  # the guests' taps are ports of the same LAN bridge
 
+    # -- what a dry run shows (plan.py) ------------------------------------------------
+    workdir = "/var/lib/netconform"
+    teardown: str | None = None  # the guests go with the sandbox's libvirtd
+
+    def describe(self, topo: Topology) -> str:
+        return (f"vagrant up {', '.join(h.name for h in topo.hosts)} (libvirt, in the lab's namespace), "
+                "then the underlay address on eth1")
+
+    def underlay_nic(self, host: str) -> str:
+        return "eth1"  # eth0 is vagrant's management network
+
     def down(self) -> None:
         if self.sandbox is not None and self.sandbox.path(f"{PROJECT}/Vagrantfile").exists():
             self.vagrant("destroy", "-f", timeout=300)

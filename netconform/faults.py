@@ -97,7 +97,7 @@ def _address(lab, name: str) -> str:
 # The live values a command may name, as {KIND:NAME}.
 LIVE = {"addr": _address,
         "pid": lambda lab, name: str(lab.containers[name].pid),
-        "docker": lambda lab, name: f"docker -H unix://{lab.runtime.engines[name].root}/docker.sock"}
+        "docker": lambda lab, name: lab.runtime.cli(name)}
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(LIVE) + r"):([a-z][a-z0-9-]*)\}")
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from . import registry
 from .nodes import ContainerNode, HostNode, NamespaceNode, Node
+from .providers.base import Provider
 from .result import Result
+from .runtimes.base import Runtime
 from .sandbox import Sandbox
 from .schemes import SCHEMES
 from .topology import Topology
@@ -47,8 +49,8 @@ class Lab:
     runtime_options: dict = field(default_factory=dict)  # e.g. the docker runtime's engine build
 
     def __post_init__(self) -> None:
-        self.provider = registry.load("provider", self.provider_name, **self.provider_options)
-        self.runtime = registry.load("runtime", self.runtime_name, **self.runtime_options)
+        self.provider: Provider = registry.load("provider", self.provider_name, **self.provider_options)
+        self.runtime: Runtime = registry.load("runtime", self.runtime_name, **self.runtime_options)
         self.scheme = SCHEMES[self.topology.scheme]
 
     @property
@@ -120,6 +122,3 @@ class Lab:
         return self.hosts[node.host].exec(["nsenter", f"--net=/proc/{node.pid}/ns/net", *argv],
                                           timeout=timeout)
 
-    def engine(self, host: str):
-        """The Docker SDK client of a host's engine."""
-        return self.runtime.engines[host].client

@@ -16,10 +16,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .result import Result
 from .sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from .runtimes.base import ContainerHandle, ContainerState
 
 Kind = Literal["host", "ext", "container"]
 
@@ -131,36 +134,38 @@ class SshNode:
 
 @dataclass
 class ContainerNode:
-    """A container, driven through the Docker API of its host's engine."""
+    """A container, driven through its runtime's handle (``runtimes.base.ContainerHandle``)."""
 
     name: str
     host: str
-    container: object = field(repr=False)  # docker.models.containers.Container
+    handle: ContainerHandle = field(repr=False)
     kind: Kind = "container"
+    _state: ContainerState | None = field(default=None, repr=False)
 
     def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
         if input is not None:
             raise NotImplementedError("container exec takes no input; pass data in argv")
         start = time.monotonic()
-        # The Docker API has no exec timeout; busybox's timeout enforces it inside.
+        # Engine APIs have no exec timeout; busybox's timeout enforces it inside.
         wrapped = ["timeout", "-s", "KILL", str(int(timeout)), *argv]
-        rc, (out, err) = self.container.exec_run(wrapped, demux=True)
+        rc, out, err = self.handle.exec(wrapped)
         return Result(tuple(argv), rc, _text(out), _text(err), time.monotonic() - start)
 
     def reload(self) -> None:
-        self.container.reload()
+        self._state = self.handle.state()
 
     @property
     def pid(self) -> int:
         """The PID of the container's first process on its host, as the engine reports it now."""
         self.reload()
-        return self.container.attrs["State"]["Pid"]
+        return self._state.pid
 
     @property
     def addresses(self) -> dict[str, str]:
-        """Network name to IPv4 address, as the engine reports them now."""
-        nets = self.container.attrs["NetworkSettings"]["Networks"] or {}
-        return {name: net["IPAddress"] for name, net in nets.items() if net.get("IPAddress")}
+        """Network name to IPv4 address, as the engine reported them at the last ``reload``."""
+        if self._state is None:
+            self.reload()
+        return self._state.addresses
 
 
 def _wait_for(path: Path, timeout: float) -> Path:

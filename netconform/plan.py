@@ -63,8 +63,11 @@ class Recorder:
         self.steps.append(f"{self.label}({', '.join(shown)})")
         return Recorder(f"{self.label}(...)", self.steps)
 
-    def __getitem__(self, key) -> str:
-        return f"<{self.label}[{key!r}]>"
+    def __getitem__(self, key) -> Recorder:
+        return Recorder(f"{self.label}[{key!r}]", self.steps)
+
+    def __repr__(self) -> str:  # a value read from the engine, as the plan shows it
+        return f"<{self.label}>"
 
 
 def plan(lab: Lab) -> list[str]:

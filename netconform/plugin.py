@@ -375,7 +375,6 @@ def keep_instructions(kept: Lab) -> list[str]:
         else:
             lines.append(f"  enter {name:<8} {enter} --net={kept.sandbox.netns(node.netns or name)} -- sh")
     for name, node in kept.containers.items():
-        socket = kept.runtime.engines[node.host].socket
-        lines.append(f"  enter {name:<8} docker -H unix://{socket} exec -it {name} sh")
+        lines.append(f"  enter {name:<8} {kept.runtime.enter_command(node)}")
     lines.append(f"  remove        kill {pid}")
     return lines

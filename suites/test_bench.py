@@ -40,7 +40,7 @@ def _mtu(lab, node_name, address):
 
 
 def _versions(lab, comparison):
-    comparison.versions.setdefault("docker", lab.engine(lab.topology.hosts[0].name).version()["Version"])
+    comparison.versions.setdefault(lab.runtime.label, lab.runtime.version())
     if lab.topology.scheme == "ovs-gre":
         out = lab.hosts[lab.topology.hosts[0].name].exec(["ovs-vswitchd", "--version"]).stdout
         comparison.versions.setdefault("openvswitch", out.split()[-1] if out else "?")

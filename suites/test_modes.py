@@ -2,13 +2,13 @@
 
 from dataclasses import replace
 
-import docker
 import pytest
 
 from netconform import skips
 from netconform.checks import assert_none, nat, stacks
 from netconform.expect import Probe
 from netconform.measure import run_probes
+from netconform.runtimes.base import Refused
 
 
 @pytest.mark.requires("bridge")
@@ -65,13 +65,12 @@ def test_network_connect_joins_networks(lab):
     address = lab.containers[peer.name].addresses[second.name]
     probe = Probe(mover.name, peer.name, address, "icmp")
     assert probe not in run_probes(lab, [probe]), "reached before connecting; isolation is broken"
-    network = lab.engine(mover.host).networks.get(second.name)
-    network.connect(mover.name)
+    lab.runtime.connect(lab.containers[mover.name], second.name)
     try:
         assert probe in run_probes(lab, [probe]), f"{mover.name} connected to {second.name} " \
                                                   f"but cannot reach {peer.name} at {address}"
     finally:
-        network.disconnect(mover.name)
+        lab.runtime.disconnect(lab.containers[mover.name], second.name)
     assert probe not in run_probes(lab, [probe]), "still reached after disconnecting"
 
 
@@ -84,10 +83,9 @@ def test_publishing_a_taken_port_fails_cleanly(lab):
     spec = next(c for c in lab.topology.containers if c.publish)
     again = f"{spec.name}-again"
     before = nat.port_state(lab, spec.host)
-    with pytest.raises(docker.errors.APIError, match="already allocated"):
+    with pytest.raises(Refused, match="already allocated"):
         lab.runtime.run_container(spec.host, replace(spec, links=()), name=again)
     try:
         assert_none(nat.half_made(lab, spec.host, again, before))
     finally:
-        for left in lab.engine(spec.host).containers.list(all=True, filters={"name": f"^{again}$"}):
-            left.remove(force=True)
+        lab.runtime.remove(spec.host, again)

@@ -29,19 +29,18 @@ def test_link_follows_source_restart(lab):
     link = next(link for c in topo.containers for link in c.links)
     source = lab.containers[link.source]
     before = source.addresses["bridge"]
-    source.container.stop(timeout=0)
+    lab.runtime.stop(source)
     # Another container takes the freed address, so the source must get a new one.
     filler = lab.runtime.run_container(source.host, Container(name="filler", host=source.host),
                                        name=f"filler-{link.source}")
     try:
-        source.container.start()
-        source.reload()
+        lab.runtime.start(source)
         assert source.addresses["bridge"] != before, "the source kept its address; test is void"
         assert_none(names.link_entries(lab))
         if not topo.host(source.host).icc:
             _check_link_rules_followed(lab, link, source, filler, before)
     finally:
-        filler.container.remove(force=True)
+        lab.runtime.remove(filler.host, filler.name)
 
 
 def _check_link_rules_followed(lab, link, source, filler, old_address):

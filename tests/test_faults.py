@@ -31,7 +31,7 @@ def in_container(lab, name, command):
 
 def replace_container(lab, name, spec):
     """Swap a container for one built from another spec under the same name."""
-    lab.containers[name].container.remove(force=True)
+    lab.runtime.remove(lab.containers[name].host, name)
     lab.containers[name] = lab.runtime.run_container(spec.host, spec)
 
 
@@ -50,7 +50,7 @@ def test_reachability_reports_a_dropped_flow(live_lab):
 def test_isolation_reports_joined_networks(live_lab):
     lab = live_lab("user-defined")
     assert not measure(lab).wrong(False)
-    lab.engine("h1").networks.get("back").connect("f1")
+    lab.runtime.connect(lab.containers["f1"], "back")
     matrix = measure(lab)
     assert pairs(matrix.wrong(False)) == {("f1", "b1")}
     assert {v.probe.proto for v in matrix.wrong(False)} == {"icmp", "tcp"}
@@ -127,7 +127,7 @@ def test_dns_reports_a_name_that_no_longer_resolves(live_lab):
 
 def test_dns_reports_a_name_resolving_across_networks(live_lab):
     lab = live_lab("user-defined")
-    lab.engine("h1").networks.get("front").connect("b1")
+    lab.runtime.connect(lab.containers["b1"], "front")
     for node in lab.containers.values():
         node.reload()
     live = {name: node.addresses for name, node in lab.containers.items()}

@@ -75,14 +75,11 @@ def half_made(lab: Lab, host: str, name: str, before: PortState) -> list[str]:
     endpoints, rules or proxies that were not there before.  Read from the engine and the host
     as they are, with nothing of netconform's in between."""
     problems = []
-    found = lab.engine(host).containers.list(all=True, filters={"name": f"^{name}$"})
-    for container in found:
-        state, networks = container.attrs["State"], container.attrs["NetworkSettings"]["Networks"] or {}
-        if state.get("Running"):
+    for state in lab.runtime.states(host, name):
+        if state.running:
             problems.append(f"{name}: running after its start was refused")
-        joined = {net: e.get("IPAddress") for net, e in networks.items() if e.get("EndpointID")}
-        if joined:
-            problems.append(f"{name}: still has endpoints {joined}")
+        if state.endpoints:
+            problems.append(f"{name}: still has endpoints {state.endpoints}")
     after = port_state(lab, host)
     for kind in ("nat", "filter", "proxies"):
         added = sorted(getattr(after, kind) - getattr(before, kind))

@@ -19,8 +19,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from docker.types import EndpointSpec
-
 from ..expect import Probe, network_of, own_stacks
 from ..lab import Lab
 from ..measure import REQUEST, run_probes
@@ -310,15 +308,13 @@ def ingress(lab: Lab, timeout: float = 90) -> list[str]:
     Runs only where the kernel has IPVS; the suite skips it otherwise.
     """
     hosts = [h.name for h in lab.topology.hosts]
-    manager = lab.engine(hosts[0])
-    service = manager.services.create(lab.runtime.image.tag, command=["/serve", "80"], name="mesh",
-                                      endpoint_spec=EndpointSpec(ports={MESH_PORT: 80}))
+    service = lab.runtime.service(hosts[0], "mesh", MESH_PORT, 80)
     try:
         deadline = time.monotonic() + timeout
-        while not any(t["Status"]["State"] == "running" for t in service.tasks()):
+        while not any(t.state == "running" for t in service.tasks()):
             if time.monotonic() > deadline:
                 return [f"service mesh did not start within {timeout:.0f} s: "
-                        f"{[t['Status'].get('Err') or t['Status']['State'] for t in service.tasks()]}"]
+                        f"{[t.error or t.state for t in service.tasks()]}"]
             time.sleep(0.5)
         waiting = {h: Probe("ext", h, lab.hosts[h].address, "tcp", MESH_PORT) for h in hosts}
         while waiting and time.monotonic() < deadline:
@@ -326,7 +322,7 @@ def ingress(lab: Lab, timeout: float = 90) -> list[str]:
             waiting = {h: p for h, p in waiting.items() if p not in reached}
             if waiting:
                 time.sleep(1)
-        placed = [f"{t['NodeID'][:12]} {t['Status']['State']}" for t in service.tasks()]
+        placed = [f"{t.node} {t.state}" for t in service.tasks()]
         return [f"ext -> {host}:{MESH_PORT}: no answer from the routing mesh within {timeout:.0f} s; "
                 f"{_mesh_evidence(lab, host)}; tasks: {', '.join(placed)}" for host in waiting]
     finally:
@@ -337,7 +333,7 @@ def _mesh_evidence(lab: Lab, host: str) -> str:
     """What the host has of the mesh: the published port's rules and the ingress sandbox's IPVS."""
     node = lab.hosts[host]
     rules = node.exec(["sh", "-c", "iptables -t nat -S DOCKER-INGRESS 2>&1; iptables -S DOCKER-INGRESS 2>&1"])
-    sandbox = f"{lab.runtime.engines[host].root}/exec/netns/ingress_sbox"
+    sandbox = f"{lab.runtime.state_dir(host)}/netns/ingress_sbox"
     ipvs = node.exec(["nsenter", f"--net={sandbox}", "cat", "/proc/net/ip_vs"])
     mine = [r for r in rules.stdout.splitlines() if str(MESH_PORT) in r]
     table = " / ".join(line.strip() for line in ipvs.stdout.splitlines()[2:]) or \

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker
-from docker.types import IPAMConfig, IPAMPool
+from docker.types import EndpointSpec, IPAMConfig, IPAMPool
 
 from .. import image as probe_image
 from ..engines import SYSTEM, EngineBuild, Version
@@ -30,6 +30,7 @@ from ..nodes import ContainerNode
 from ..result import CommandError
 from ..sandbox_init import CGROUP_PREFIX
 from ..topology import Container
+from .base import ContainerState, NetworkSpec, Refused, Task
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -49,6 +50,43 @@ class Engine:
     process: object = field(repr=False)  # the nsenter or ssh Popen that runs dockerd
     client: docker.DockerClient | None = field(default=None, repr=False)
     socket: Path | None = None  # its API socket, as this process reaches it
+
+
+@dataclass(frozen=True)
+class DockerContainer:
+    """A ``ContainerHandle`` over the SDK's container object (which stays in this module)."""
+
+    container: object = field(repr=False)  # docker.models.containers.Container
+
+    def exec(self, argv: list[str]) -> tuple[int, bytes | None, bytes | None]:
+        rc, (out, err) = self.container.exec_run(argv, demux=True)
+        return rc, out, err
+
+    def state(self) -> ContainerState:
+        self.container.reload()
+        return _state(self.container.attrs)
+
+
+def _state(attrs: dict) -> ContainerState:
+    nets = attrs["NetworkSettings"]["Networks"] or {}
+    return ContainerState(
+        running=bool(attrs["State"].get("Running")), pid=attrs["State"].get("Pid") or 0,
+        addresses={name: n["IPAddress"] for name, n in nets.items() if n.get("IPAddress")},
+        endpoints={name: n.get("IPAddress") for name, n in nets.items() if n.get("EndpointID")})
+
+
+@dataclass(frozen=True)
+class SwarmService:
+    """A ``Service`` over the SDK's swarm service."""
+
+    service: object = field(repr=False)
+
+    def tasks(self) -> list[Task]:
+        return [Task(t["NodeID"][:12], t["Status"]["State"], t["Status"].get("Err", ""))
+                for t in self.service.tasks()]
+
+    def remove(self) -> None:
+        self.service.remove()
 
 
 @dataclass
@@ -175,11 +213,9 @@ class DockerRuntime:
         start = time.monotonic()
         for net in topo.networks:
             if net.host == host:
-                client.networks.create(
-                    net.name, driver="bridge",
-                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(net.subnet))]),
-                    # The bridge is named after the network, so people can find it.
-                    options={"com.docker.network.bridge.name": net.name})
+                # The bridge is named after the network, so people can find it.
+                self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet), options=(
+                    ("com.docker.network.bridge.name", net.name),)))
         nodes = {}
         for spec in _creation_order(topo.containers_on(host)):
             nodes[spec.name] = self.run_container(host, spec)
@@ -210,17 +246,79 @@ class DockerRuntime:
             return container
 
         try:
-            container = create_and_start()
+            try:
+                container = create_and_start()
+            except docker.errors.APIError as err:
+                if not _attachment_timed_out(err):
+                    raise
+                api.remove_container(name, force=True)  # only a new container gets the attachment
+                container = create_and_start()
         except docker.errors.APIError as err:
-            if not _attachment_timed_out(err):
-                raise
-            api.remove_container(name, force=True)  # only a new container gets the attachment
-            container = create_and_start()
-        container.reload()
-        node = ContainerNode(name, host, container)
+            raise Refused(str(err.explanation or err)) from err
+        node = ContainerNode(name, host, DockerContainer(container))
+        node.reload()
         if spec.mode in ("bridge", "network"):
             self.lab.scheme.after_container(self.lab, node)
         return node
+
+    def create_network(self, host: str, spec: NetworkSpec) -> None:
+        pool = IPAMPool(subnet=spec.subnet, iprange=spec.ip_range, gateway=spec.gateway)
+        self.engines[host].client.networks.create(spec.name, driver=spec.driver, options=dict(spec.options),
+                                                  ipam=IPAMConfig(pool_configs=[pool]),
+                                                  attachable=spec.attachable or None)
+
+    def form_cluster(self, manager: str, addresses: dict[str, str]) -> None:
+        """A swarm: ``manager`` initialises it, every other host of ``addresses`` joins."""
+        first = self.engines[manager].client
+        first.swarm.init(advertise_addr=addresses[manager], listen_addr=f"{addresses[manager]}:2377")
+        token = first.swarm.attrs["JoinTokens"]["Worker"]
+        for host, own in addresses.items():
+            if host != manager:
+                self.engines[host].client.swarm.join(remote_addrs=[f"{addresses[manager]}:2377"], join_token=token,
+                                                     advertise_addr=own, listen_addr=f"{own}:2377")
+
+    def stop(self, node: ContainerNode) -> None:
+        self._container(node.host, node.name).stop(timeout=0)
+
+    def start(self, node: ContainerNode) -> None:
+        self._container(node.host, node.name).start()
+        node.reload()
+
+    def remove(self, host: str, name: str) -> None:
+        for found in self.engines[host].client.containers.list(all=True, filters={"name": f"^{name}$"}):
+            found.remove(force=True)
+
+    def connect(self, node: ContainerNode, network: str) -> None:
+        self.engines[node.host].client.networks.get(network).connect(node.name)
+
+    def disconnect(self, node: ContainerNode, network: str) -> None:
+        self.engines[node.host].client.networks.get(network).disconnect(node.name)
+
+    def states(self, host: str, name: str) -> list[ContainerState]:
+        """Every container the engine holds under exactly ``name`` (none, or one)."""
+        found = self.engines[host].client.containers.list(all=True, filters={"name": f"^{name}$"})
+        return [_state(c.attrs) for c in found]
+
+    def service(self, host: str, name: str, published: int, target: int) -> SwarmService:
+        """A swarm service of the probe image serving ``target``, published on every host's ``published``."""
+        return SwarmService(self.engines[host].client.services.create(
+            self.image.tag, command=["/serve", str(target)], name=name,
+            endpoint_spec=EndpointSpec(ports={published: target})))
+
+    def cli(self, host: str) -> str:
+        """The docker command that talks to ``host``'s engine, from inside the lab's sandbox."""
+        return f"docker -H unix://{self.engines[host].root}/docker.sock"
+
+    def state_dir(self, host: str) -> str:
+        """The engine's exec-root on its host (its network namespaces are under netns/)."""
+        return f"{self.engines[host].root}/exec"
+
+    def enter_command(self, node: ContainerNode) -> str:
+        """A shell in the container, for people, from the root namespace (``--keep-lab``)."""
+        return f"docker -H unix://{self.engines[node.host].socket} exec -it {node.name} sh"
+
+    def _container(self, host: str, name: str):
+        return self.engines[host].client.containers.get(name)
 
     # -- tearing down --------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from docker.types import IPAMConfig, IPAMPool
+from ..runtimes.base import NetworkSpec
 
 from .base import Promise, Scheme, kernel_lacks
 
@@ -77,8 +77,6 @@ class Macvlan(Scheme):
     def after_engines(self, lab) -> None:
         topo = lab.topology
         for host in topo.hosts:
-            lab.engine(host.name).networks.create(
-                self.network, driver="macvlan", options={"parent": lab.hosts[host.name].nic},
-                ipam=IPAMConfig(pool_configs=[IPAMPool(
-                    subnet=str(topo.underlay), iprange=str(topo.bridge_subnet(host.name)),
-                    gateway=str(topo.ext_address().ip))]))
+            lab.runtime.create_network(host.name, NetworkSpec(
+                self.network, "macvlan", str(topo.underlay), ip_range=str(topo.bridge_subnet(host.name)),
+                gateway=str(topo.ext_address().ip), options=(("parent", lab.hosts[host.name].nic),)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 from .. import skips
+from ..runtimes.base import NetworkSpec
 from .base import Promise, Scheme, kernel_lacks
 
 SUBNET = ipaddress.IPv4Network("10.20.0.0/24")
@@ -48,14 +49,6 @@ class Overlay(Scheme):
 
     def after_engines(self, lab) -> None:
         topo = lab.topology
-        first, *others = [h.name for h in topo.hosts]
-        manager = lab.engine(first)
-        address = topo.underlay_address(first).ip
-        manager.swarm.init(advertise_addr=str(address), listen_addr=f"{address}:2377")
-        token = manager.swarm.attrs["JoinTokens"]["Worker"]
-        for host in others:
-            own = topo.underlay_address(host).ip
-            lab.engine(host).swarm.join(remote_addrs=[f"{address}:2377"], join_token=token,
-                                        advertise_addr=str(own), listen_addr=f"{own}:2377")
-        manager.networks.create(self.network, driver="overlay", attachable=True,
-                                ipam={"Driver": "default", "Config": [{"Subnet": str(SUBNET)}]})
+        first = topo.hosts[0].name
+        lab.runtime.form_cluster(first, {h.name: str(topo.underlay_address(h.name).ip) for h in topo.hosts})
+        lab.runtime.create_network(first, NetworkSpec(self.network, "overlay", str(SUBNET), attachable=True))

@@ -1,0 +1,116 @@
+"""The runtime seam: what schemes, checks and suites may ask of a container engine.
+
+As containerlab's ``runtime.Runtime`` interface, one Protocol holds what the
+rest of netconform really needs: start and stop the engines, make networks
+and containers from specs, a container's state (its namespace's PID, its
+addresses), exec, a cluster for overlay networks, and the engine's name and
+version.  Nothing outside a runtime module touches an engine's own client
+objects; what a runtime returns is plain data, and an engine's refusal is
+``Refused`` carrying the engine's own words, so a suite can assert on them
+without knowing which engine said it.  A second runtime (Podman) is one more
+module that satisfies this, plus its line in ``registry.RUNTIMES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+    from ..nodes import ContainerNode
+    from ..topology import Container
+
+
+class Refused(RuntimeError):
+    """The engine refused a request; ``str()`` is its own message."""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network a scheme asks for on one host (or cluster-wide, for an overlay)."""
+
+    name: str
+    driver: str  # bridge, macvlan, overlay
+    subnet: str
+    ip_range: str | None = None
+    gateway: str | None = None
+    options: tuple[tuple[str, str], ...] = ()  # the driver's options
+    attachable: bool = False  # an overlay that plain containers may join
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """A container as its engine reports it now."""
+
+    running: bool
+    pid: int  # its first process on the host (0 when not running)
+    addresses: dict[str, str] = field(default_factory=dict)  # network -> IPv4 address
+    endpoints: dict[str, str] = field(default_factory=dict)  # networks it holds an endpoint on -> address
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a cluster service: where it runs and how it is doing."""
+
+    node: str
+    state: str
+    error: str = ""
+
+
+class ContainerHandle(Protocol):
+    """What a ``ContainerNode`` needs of its engine: exec and inspect."""
+
+    def exec(self, argv: list[str]) -> tuple[int, bytes | None, bytes | None]: ...
+
+    def state(self) -> ContainerState: ...
+
+
+class Service(Protocol):
+    def tasks(self) -> list[Task]: ...
+
+    def remove(self) -> None: ...
+
+
+class Runtime(Protocol):
+    name: str
+    label: str  # how lab ids name it: docker, docker-28.5
+    flags: frozenset[str]  # the engine options the engines run with
+
+    def missing(self) -> str | None: ...
+
+    def version(self) -> str: ...
+
+    def facts(self) -> dict[str, str]: ...
+
+    def start_engines(self, lab: Lab) -> None: ...
+
+    def populate(self) -> dict[str, ContainerNode]: ...
+
+    def down(self) -> None: ...
+
+    def create_network(self, host: str, spec: NetworkSpec) -> None: ...
+
+    def form_cluster(self, manager: str, addresses: dict[str, str]) -> None: ...
+
+    def run_container(self, host: str, spec: Container, name: str | None = None) -> ContainerNode: ...
+
+    def stop(self, node: ContainerNode) -> None: ...
+
+    def start(self, node: ContainerNode) -> None: ...
+
+    def remove(self, host: str, name: str) -> None: ...
+
+    def connect(self, node: ContainerNode, network: str) -> None: ...
+
+    def disconnect(self, node: ContainerNode, network: str) -> None: ...
+
+    def states(self, host: str, name: str) -> list[ContainerState]: ...
+
+    def service(self, host: str, name: str, published: int, target: int) -> Service: ...
+
+    def cli(self, host: str) -> str: ...
+
+    def state_dir(self, host: str) -> str: ...
+
+    def enter_command(self, node: ContainerNode) -> str: ...

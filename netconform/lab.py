@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import registry
@@ -47,6 +48,7 @@ class Lab:
     kept: bool = False
     provider_options: dict = field(default_factory=dict)  # e.g. the ssh provider's inventory
     runtime_options: dict = field(default_factory=dict)  # e.g. the docker runtime's engine build
+    start_sandbox: Callable[[str], Sandbox] = Sandbox.start  # the dry run passes one that starts nothing
 
     def __post_init__(self) -> None:
         self.provider: Provider = registry.load("provider", self.provider_name, **self.provider_options)
@@ -78,7 +80,7 @@ class Lab:
 
     def up(self) -> None:
         mark = time.monotonic()
-        self.sandbox = Sandbox.start(self.run_id)
+        self.sandbox = self.start_sandbox(self.run_id)
         self.phases.sandbox, mark = time.monotonic() - mark, time.monotonic()
         self.hosts = self.provider.up(self.topology, self.sandbox)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()

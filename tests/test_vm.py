@@ -95,7 +95,9 @@ def test_dry_run_prints_the_plan_and_builds_nothing():
     assert "provider vagrant: vagrant up h1, h2, h3" in result.stdout
     assert "h1$ ovs-vsctl" in result.stdout or "add-port br-phy eth1" in result.stdout
     assert re.search(r"h2\$ dockerd .*--bip 172\.30\.2\.1/22", result.stdout)
-    assert "h3 engine: run web (mode bridge) -p 8080:80" in result.stdout
+    assert "h3 engine.api.create_host_config(network_mode='bridge', init=True, port_bindings={80: 8080}" \
+        in result.stdout
+    assert "name='web'" in result.stdout
     assert before.diff(rootns.take()) == {}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from docker.types import EndpointSpec, IPAMConfig, IPAMPool
 from .. import image as probe_image
 from ..engines import SYSTEM, EngineBuild, Version
 from ..nodes import ContainerNode
-from ..result import CommandError
+from ..result import CommandError, Result
 from ..sandbox_init import CGROUP_PREFIX
 from ..topology import Container
 from .base import ContainerState, NetworkSpec, Refused, Task
@@ -90,6 +91,38 @@ class SwarmService:
 
 
 @dataclass
+class RecordingClient:
+    """A dry run's engine client (or any part of one): every call that changes the engine is
+    written down; reads (``get``, ``list``, ``reload`` ...) are answered empty, unrecorded."""
+
+    label: str
+    steps: list[str] = field(repr=False)
+
+    READS = ("get", "list", "reload", "items", "version", "tasks", "exec_run", "close")
+
+    def __getattr__(self, name: str) -> RecordingClient:
+        return RecordingClient(f"{self.label}.{name}", self.steps)
+
+    def __call__(self, *args, **kwargs) -> RecordingClient:
+        if self.label.rsplit(".", 1)[-1] not in self.READS:
+            shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+            self.steps.append(f"{self.label}({', '.join(shown)})")
+        return RecordingClient(f"{self.label}(...)", self.steps)
+
+    def __getitem__(self, key) -> RecordingClient:
+        return RecordingClient(f"{self.label}[{key!r}]", self.steps)
+
+    def __iter__(self):
+        return iter(())
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:  # a value read from the engine, as the plan shows it
+        return f"<{self.label}>"
+
+
+@dataclass
 class Timings:
     """Where bringing the runtime up spent its time (bench/provision.py)."""
 
@@ -109,6 +142,7 @@ class DockerRuntime:
         self.lab: Lab | None = None
         self._version: str | None = None
         self.flags: frozenset[str] = frozenset()  # the dockerd options the engines run with (--icc=false)
+        self.recording: list[str] | None = None  # a dry run's steps (record())
 
     @property
     def label(self) -> str:
@@ -123,10 +157,22 @@ class DockerRuntime:
             self._version = dict(self.build.packages)["docker.io"]
         if self._version is None:
             node = self.lab.hosts[self.lab.topology.hosts[0].name]
-            said = node.exec(self.build.command(["dockerd", "--version"])).check("dockerd --version")
+            if self.lab.provider.local_kernel:  # hosts run this machine's dockerd: ask it here
+                said = Result(("dockerd",), 0, subprocess.run(self.build.command(["dockerd", "--version"]),
+                                                               capture_output=True, text=True).stdout, "", 0.0)
+            else:
+                said = node.exec(self.build.command(["dockerd", "--version"])).check("dockerd --version")
             found = re.search(r"version (\S+?),", said.stdout)
             self._version = found.group(1) if found else said.stdout.strip()
         return self._version
+
+    def record(self, steps: list[str]) -> None:
+        """Make this a dry run: engines are clients that write every change down into ``steps``,
+        the image a stand-in, and hosts are served one at a time so the steps read in order."""
+        self.recording = steps
+
+    def _workers(self) -> int:
+        return 1 if self.recording is not None else max(1, len(self.engines))
 
     def facts(self) -> dict[str, str]:
         """What reports say of the engine: the build's name (``system``, ``docker-28.5``), its version,
@@ -150,16 +196,17 @@ class DockerRuntime:
         start = time.monotonic()
         self.lab = lab
         self.version()
-        self.image = probe_image.build()
+        self.image = probe_image.build() if self.recording is None else probe_image.Image(
+            Path("netconform-probe.tar"), "dryrun000000")
         for host in lab.topology.hosts:
             self.engines[host.name] = self._spawn(host.name)
-        with ThreadPoolExecutor(len(self.engines)) as pool:
+        with ThreadPoolExecutor(self._workers()) as pool:
             list(pool.map(self._wait_ready, self.engines.values()))
         self.timings.engines = time.monotonic() - start
 
     def populate(self) -> dict[str, ContainerNode]:
         """Import the image, create networks and containers, on all hosts in parallel."""
-        with ThreadPoolExecutor(len(self.engines)) as pool:
+        with ThreadPoolExecutor(self._workers()) as pool:
             per_host = list(pool.map(self._populate, self.engines))
         return {name: node for nodes in per_host for name, node in nodes.items()}
 
@@ -186,6 +233,9 @@ class DockerRuntime:
         return argv
 
     def _wait_ready(self, engine: Engine) -> None:
+        if self.recording is not None:
+            engine.client = RecordingClient(f"{engine.host} engine", self.recording)
+            return
         node = self.lab.hosts[engine.host]
         deadline = time.monotonic() + START_TIMEOUT
         try:
@@ -324,7 +374,7 @@ class DockerRuntime:
 
     def down(self) -> None:
         """Remove containers, then stop each engine; the sandbox takes the rest."""
-        with ThreadPoolExecutor(max(1, len(self.engines))) as pool:
+        with ThreadPoolExecutor(self._workers()) as pool:
             list(pool.map(self._stop, self.engines.values()))
 
     def _stop(self, engine: Engine) -> None:

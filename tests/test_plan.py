@@ -1,0 +1,39 @@
+"""The dry run is the real build against recording stand-ins: one plan per shipped topology,
+made without root and without touching anything."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from netconform import engines
+from netconform.lab import Lab
+from netconform.plan import plan
+from netconform.topology import available
+
+from .conftest import topology
+
+
+@pytest.mark.parametrize("name", available())
+def test_every_topology_has_a_plan_with_an_engine_per_host(name):
+    topo = topology(name)
+    steps = plan(Lab(topo))
+    assert steps[0].startswith("provider netns: ")
+    for host in topo.hosts:
+        assert any(re.match(rf"{host.name}\$ dockerd .*--data-root /run/lab/docker/{host.name}/data", s)
+                   for s in steps), f"no dockerd for {host.name}"
+    created = [s for s in steps if ".api.create_container(" in s]
+    assert len(created) == len(topo.containers)
+    assert steps.index("(the suites run here)") < len(steps)
+
+
+def test_plans_follow_the_engine_and_the_scheme():
+    routed = plan(Lab(topology("host-gw"), runtime_options={"build": engines.resolve("docker-28.5")}))
+    if engines.resolve("docker-28.5").missing() is None:  # its version is known once fetched
+        assert any("--allow-direct-routing" in s for s in routed if "dockerd --config-file" in s)
+    overlay = plan(Lab(topology("overlay")))
+    assert any(s.startswith("h1 engine.swarm.init(") for s in overlay)
+    assert any(s.startswith("h2 engine.swarm.join(") for s in overlay)
+    macvlan = plan(Lab(topology("macvlan")))
+    assert any("networks.create('macvlan', driver='macvlan', options={'parent': 'eth0'}" in s for s in macvlan)

@@ -2,7 +2,7 @@
 
 testinfra's modules (iptables, file, interface, ...) need only a backend
 with ``run``; this one is that ``run`` over ``Node.exec``, so suites can say
-``infra(h1).iptables.rules("nat", "POSTROUTING")`` on any provider.
+``infra(c1).file("/etc/hosts").content_string`` on any provider.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from . import registry
 from .nodes import ContainerNode, HostNode, NamespaceNode, Node
 from .providers.base import Provider
 from .result import Result
-from .runtimes.base import Runtime
+from .runtimes.base import Runtime, Unavailable
 from .sandbox import Sandbox
 from .schemes import SCHEMES
 from .topology import Topology
@@ -83,6 +83,10 @@ class Lab:
         self.sandbox = self.start_sandbox(self.run_id)
         self.phases.sandbox, mark = time.monotonic() - mark, time.monotonic()
         self.hosts = self.provider.up(self.topology, self.sandbox)
+        for name in (h.name for h in self.topology.hosts):  # before any engine starts
+            reason = self.runtime.missing_on(self.hosts[name])
+            if reason:
+                raise Unavailable(reason)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
         self.scheme.before_engines(self)
         self.phases.scheme, mark = time.monotonic() - mark, time.monotonic()

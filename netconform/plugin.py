@@ -24,6 +24,7 @@ from .lab import Lab
 from .nodes import SshNode
 from .plan import plan
 from .reporting.conformance import Report
+from .runtimes.base import Unavailable
 from .topology import Topology, TopologyError, available, load, resolve
 from .topology.load import BUILTIN_DIR
 
@@ -291,17 +292,20 @@ def lab(request: pytest.FixtureRequest):
     reason = built.missing()
     if reason:
         pytest.skip(reason)
-    with built:
-        fault = request.config.stash[_FAULT]
-        if fault is not None and fault.topology == spec.topology.name:
-            faults.inject(built, fault)
-        report = request.config.stash[REPORT]
-        if report is not None:
-            report.record_lab(built)
-        yield built
-        if request.config.option.keep_lab:
-            built.keep()
-            request.config.stash[_KEPT].append(built)
+    try:
+        with built:
+            fault = request.config.stash[_FAULT]
+            if fault is not None and fault.topology == spec.topology.name:
+                faults.inject(built, fault)
+            report = request.config.stash[REPORT]
+            if report is not None:
+                report.record_lab(built)
+            yield built
+            if request.config.option.keep_lab:
+                built.keep()
+                request.config.stash[_KEPT].append(built)
+    except Unavailable as err:  # probed on the hosts, before any engine; the lab is torn down
+        pytest.skip(str(err))
 
 
 class ReportHooks:

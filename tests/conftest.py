@@ -26,9 +26,9 @@ def live_lab(request):
     ``live_lab("bridge", engine="docker-28.5")`` on a fetched engine."""
     labs = []
 
-    def build(name: str | Topology, engine: str = engines.SYSTEM) -> Lab:
-        lab = Lab(topology(name) if isinstance(name, str) else name,
-                  runtime_options={"build": engines.resolve(engine)})
+    def build(name: str | Topology, engine: str | engines.EngineBuild = engines.SYSTEM) -> Lab:
+        build = engines.resolve(engine) if isinstance(engine, str) else engine
+        lab = Lab(topology(name) if isinstance(name, str) else name, runtime_options={"build": build})
         reason = lab.missing()
         if reason:
             pytest.skip(reason)

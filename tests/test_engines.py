@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from .conftest import REPO, run_pytest
 
 from netconform import engines
+from netconform.checks import firewall, nat
 from netconform.checks.nat import why_blocked
+from netconform.lab import Lab
 from netconform.measure import measure
+from netconform.plan import PlanNode
 from netconform.reporting import across
+from netconform.result import Result
+from netconform.runtimes.base import Unavailable
+from netconform.runtimes.docker import DockerRuntime
 from netconform.schemes.base import Scheme
 from netconform.schemes.routed import HostGw
+
+from .conftest import REPO, run_pytest, topology
 
 NEWEST = "docker-28.5"
 
@@ -71,6 +79,15 @@ def test_a_fetched_engine_runs_its_own_binaries_in_each_host(live_lab):
     assert any(e.startswith(cache) and e.endswith("/dockerd") for e in exes), exes
     assert any(e.startswith(cache) and e.endswith("/containerd") for e in exes), exes
     assert lab.id == "bridge@netns-docker-28.5"
+    # Each host's engine has its own state, socket and network namespace.
+    for host in (h.name for h in lab.topology.hosts):
+        pid = lab.hosts[host].read(f"/run/lab/docker/{host}/docker.pid").strip()
+        argv = lab.hosts[host].read(f"/proc/{pid}/cmdline").split("\0")
+        assert argv[argv.index("--data-root") + 1] == f"/run/lab/docker/{host}/data"
+        assert argv[argv.index("--exec-root") + 1] == f"/run/lab/docker/{host}/exec"
+        assert f"unix:///run/lab/docker/{host}/docker.sock" in argv
+        own = lab.hosts[host].exec(["readlink", "/proc/self/ns/net"]).stdout.strip()
+        assert lab.hosts[host].exec(["readlink", f"/proc/{pid}/ns/net"]).stdout.strip() == own
 
 
 @pytest.mark.lab
@@ -117,3 +134,46 @@ def test_engines_comparison_puts_differences_first():
     assert m["values"]["docker-28.5 28.5.2"] is None and m["ratios"]["docker-28.5 28.5.2"] is None
     text = across.markdown(across.ENGINES, doc)
     assert "| ext -> web tcp/80 | - | + | - |" in text and "failed" in text
+
+
+@pytest.mark.lab
+def test_checks_read_the_rules_an_engine_wrote_with_iptables_legacy(live_lab, tmp_path):
+    """A host whose iptables is the legacy backend: the engine's rules are invisible to
+    iptables-nft, and the NAT checks still find every one of them."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    legacy = {"iptables": "iptables-legacy", "iptables-save": "iptables-legacy-save",
+              "iptables-restore": "iptables-legacy-restore", "ip6tables": "ip6tables-legacy"}
+    for tool, backend in legacy.items():
+        (bindir / tool).symlink_to(f"/usr/sbin/{backend}")
+    for tool in ("dockerd", "docker-proxy", "docker-init"):
+        (bindir / tool).symlink_to(shutil.which(tool))
+    lab = live_lab("portmap", engines.EngineBuild("legacy-iptables", bindir))
+    host = lab.hosts["h1"]
+    assert "nat" in host.exec(["cat", "/proc/net/ip_tables_names"]).stdout.split()  # the engine's legacy table
+    assert "DOCKER" not in host.exec(["iptables-nft", "-t", "nat", "-S"]).stdout  # nft sees none of it
+    assert firewall.backends(host) == ["iptables-legacy"]
+    assert nat.missing_rules(lab) == []
+    assert measure(lab).wrong(expected=True) == []
+
+
+class _Lacking(PlanNode):
+    """A host that has none of the engine's tools."""
+
+    def exec(self, argv, timeout=30, input=None):
+        super().exec(argv, timeout, input)
+        return Result(tuple(argv), 0, "dockerd\ncontainerd\n", "", 0.0)
+
+
+def test_a_host_lacking_the_engine_is_found_on_the_host_before_any_engine_starts(monkeypatch):
+    steps: list[str] = []
+    host = _Lacking("h1", "host", "198.18.0.1", "eth1", steps, "/var/lib/netconform")
+    reason = DockerRuntime().missing_on(host)
+    assert reason.startswith("docker runtime: host h1 lacks dockerd, containerd")
+    assert steps and steps[0].startswith("h1$ sh -c 'command -v dockerd")  # asked on the host itself
+    monkeypatch.setattr(DockerRuntime, "missing_on", lambda self, node: f"{node.name} lacks dockerd")
+    lab = Lab(topology("bridge"))
+    with pytest.raises(Unavailable, match="h1 lacks dockerd"):
+        lab.__enter__()
+    assert lab.runtime.engines == {}  # no engine was started
+    assert lab.sandbox.process.poll() is not None  # and the half-built lab is gone

@@ -14,12 +14,15 @@ NO_SBIN = {"PATH": "/usr/bin:/bin"}  # dockerd and iptables live in /usr/sbin
 
 
 def test_a_missing_tool_is_a_skip_without_strict_and_a_failure_with_it():
+    """A host without dockerd (probed on the host, before any engine starts) skips its lab."""
     lax = run_pytest("--topology=bridge", "-k", "test_nat_rules", "suites", env=NO_SBIN)
     assert lax.returncode == 0 and "1 skipped" in lax.stdout, lax.stdout[-2000:]
-    assert re.search(r"SKIPPED \S+test_nat_rules\[bridge@netns-docker\]: docker runtime needs dockerd", lax.stdout)
+    assert re.search(r"SKIPPED \S+test_nat_rules\[bridge@netns-docker\]: docker runtime: host h1 lacks "
+                     r"dockerd, docker-proxy, iptables", lax.stdout)
     strict = run_pytest("--topology=bridge", "-k", "test_nat_rules", "--strict-skips", "suites", env=NO_SBIN)
     assert strict.returncode == 1, strict.stdout[-2000:]
-    assert "--strict-skips: skipped without an allowed reason: docker runtime needs dockerd" in strict.stdout
+    assert "--strict-skips: skipped without an allowed reason: docker runtime: host h1 lacks dockerd" \
+        in strict.stdout
 
 
 def test_the_users_selection_and_allowed_limits_pass_strict():

@@ -7,6 +7,7 @@ import re
 from ..expect import own_stacks
 from ..infra import infra
 from ..lab import Lab
+from . import firewall
 from .nat import IptablesRule
 
 
@@ -46,7 +47,7 @@ def link_rule_addresses(lab: Lab, host: str, receiver: str, port: int) -> set[tu
     """(chain, address) of every filter ACCEPT rule that lets ``receiver`` talk to ``port`` of
     another container (the rules ``--link`` writes under --icc=false), read from the host."""
     found = set()
-    for line in infra(lab.hosts[host]).iptables.rules("filter"):
+    for line in firewall.rules(lab.hosts[host], "filter"):
         rule = IptablesRule.parse(line)
         if rule is None or ("-j", "ACCEPT") not in rule.spec:
             continue

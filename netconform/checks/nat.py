@@ -1,7 +1,7 @@
 """NAT: the rules Docker must install, and what ext really sees.
 
-Rules are read through testinfra (``iptables -S``, the same binary and
-backend the engine used) and normalised into option/value pairs, so a rule
+Rules are read from both iptables backends (``firewall.rules``: whichever
+the engine wrote with) and normalised into option/value pairs, so a rule
 matches whatever order or extra matches the engine wrote it with.
 """
 
@@ -11,9 +11,9 @@ import shlex
 from dataclasses import dataclass
 
 from ..engines import FEATURES, Version, offers
-from ..infra import infra
 from ..lab import Lab
 from ..measure import Matrix
+from . import firewall
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class IptablesRule:
 
 
 def nat_rules(lab: Lab, host: str) -> list[IptablesRule]:
-    lines = infra(lab.hosts[host]).iptables.rules("nat")
+    lines = firewall.rules(lab.hosts[host], "nat")
     return [rule for rule in map(IptablesRule.parse, lines) if rule is not None]
 
 
@@ -63,10 +63,10 @@ class PortState:
 
 
 def port_state(lab: Lab, host: str) -> PortState:
-    node = infra(lab.hosts[host])
+    node = lab.hosts[host]
     proxies = lab.hosts[host].exec(["sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' "
                                                 "< $f 2>/dev/null; echo; done"]).stdout
-    return PortState(frozenset(node.iptables.rules("nat")), frozenset(node.iptables.rules("filter")),
+    return PortState(frozenset(firewall.rules(node, "nat")), frozenset(firewall.rules(node, "filter")),
                      frozenset(line.strip() for line in proxies.splitlines() if "docker-proxy" in line))
 
 
@@ -177,8 +177,8 @@ def dropping_rules(lab: Lab, verdicts) -> list[str]:
         if node is None:
             continue
         if node.host not in tables:
-            host = infra(lab.hosts[node.host])
-            tables[node.host] = [(t, line) for t in ("raw", "filter") for line in host.iptables.rules(t)]
+            tables[node.host] = [(t, line) for t in ("raw", "filter")
+                                 for line in firewall.rules(lab.hosts[node.host], t)]
         for table, line in tables[node.host]:
             rule = IptablesRule.parse(line)
             if rule and ("-j", "DROP") in rule.spec and ("-d", f"{verdict.probe.address}/32") in rule.spec:

@@ -23,6 +23,7 @@ from ..expect import Probe, network_of, own_stacks
 from ..lab import Lab
 from ..measure import REQUEST, run_probes
 from ..result import Result
+from . import firewall
 
 CAPTURE_DIR = "/run/lab"
 CAPTURE = f"{CAPTURE_DIR}/capture.pcap"
@@ -332,10 +333,10 @@ def ingress(lab: Lab, timeout: float = 90) -> list[str]:
 def _mesh_evidence(lab: Lab, host: str) -> str:
     """What the host has of the mesh: the published port's rules and the ingress sandbox's IPVS."""
     node = lab.hosts[host]
-    rules = node.exec(["sh", "-c", "iptables -t nat -S DOCKER-INGRESS 2>&1; iptables -S DOCKER-INGRESS 2>&1"])
+    rules = firewall.rules(node, "nat", "DOCKER-INGRESS") + firewall.rules(node, "filter", "DOCKER-INGRESS")
     sandbox = f"{lab.runtime.state_dir(host)}/netns/ingress_sbox"
     ipvs = node.exec(["nsenter", f"--net={sandbox}", "cat", "/proc/net/ip_vs"])
-    mine = [r for r in rules.stdout.splitlines() if str(MESH_PORT) in r]
+    mine = [r for r in rules if str(MESH_PORT) in r]
     table = " / ".join(line.strip() for line in ipvs.stdout.splitlines()[2:]) or \
         (ipvs.stderr.strip() or "empty")
     return f"DOCKER-INGRESS rules for {MESH_PORT}: {mine or 'none'}; ingress_sbox IPVS: {table}"

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from ..engines import Version
@@ -166,12 +167,43 @@ def _show(value: float | None, unit: str) -> str:
     return f"{value / 1e9:.2f} Gbit/s" if unit == "bit/s" else f"{value:.1f} µs"
 
 
+COLOURS = {"passed": "#5a9e5a", "failed": "#c94040", "skipped": "#b0b0b0"}
+
+
 def chart(axis: Axis, doc: dict) -> str:
+    """Every check's outcome per column as a grid (differences first), then each column's figures
+    over the reference's as bars, in one SVG."""
+    row, left, cell = 18, 330, 150
+    rows = [(f"{g['topology']} {c['check']}", c) for g in doc["groups"] for c in g["checks"]]
+    rows.sort(key=lambda r: r[1]["agree"])
+    columns = list(dict.fromkeys(col for g in doc["groups"] for col in g["labs"]))
+    height = 50 + row * (len(rows) + 1)
+    out = [f'<text x="10" y="20" font-size="14" font-weight="bold">Check outcomes per {axis.name} '
+           '(differences first)</text>']
+    out += [f'<text x="{left + i * cell + 4}" y="42">{escape(c)}</text>' for i, c in enumerate(columns)]
+    for n, (label, check) in enumerate(rows):
+        y = 50 + n * row
+        weight = "normal" if check["agree"] else "bold"
+        out.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" font-weight="{weight}">'
+                   f'{escape(label)}</text>')
+        for i, column in enumerate(columns):
+            outcome = check["values"].get(column)
+            if outcome is None:
+                continue
+            colour = COLOURS.get(outcome, "#e0a030")  # expected failures, excused by a deviation
+            out.append(f'<rect x="{left + i * cell}" y="{y + 2}" width="{cell - 4}" height="14" fill="{colour}">'
+                       f'<title>{escape(outcome)}</title></rect>')
     bars = [(f"{g['topology']} {column} {m['path']} {m['metric']}", ratio, ratio, ratio)
             for g in doc["groups"] for m in g["measurements"] for column, ratio in m["ratios"].items()
             if ratio is not None]
-    return bar_chart(f"Each {axis.name} over the reference (throughput: below 1 is slower; latency: "
-                     "above 1 is slower)", bars)
+    figures = bar_chart(f"Each {axis.name} over the reference (throughput: below 1 is slower; latency: "
+                        "above 1 is slower)", bars) if bars else ""
+    figures_height = int(re.search(r'height="(\d+)"', figures).group(1)) if figures else 0
+    width = max(left + cell * len(columns) + 20, 800)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + figures_height}" '
+            'font-family="sans-serif" font-size="12">\n' + "\n".join(out) + "\n"
+            + (f'<svg y="{height}">{figures.split(">", 1)[1].rsplit("</svg>", 1)[0]}</svg>\n' if figures else "")
+            + "</svg>\n")
 
 
 def write(axis: Axis, doc: dict, directory: Path) -> list[Path]:

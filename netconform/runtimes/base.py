@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..lab import Lab
-    from ..nodes import ContainerNode
+    from ..nodes import ContainerNode, HostNode
     from ..topology import Container
+
+
+class Unavailable(RuntimeError):
+    """A host lacks what the runtime needs (probed on the host): the lab is skipped, with this."""
 
 
 class Refused(RuntimeError):
@@ -78,6 +82,8 @@ class Runtime(Protocol):
     flags: frozenset[str]  # the engine options the engines run with
 
     def missing(self) -> str | None: ...
+
+    def missing_on(self, node: HostNode) -> str | None: ...
 
     def version(self) -> str: ...
 

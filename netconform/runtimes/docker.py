@@ -27,7 +27,7 @@ from docker.types import EndpointSpec, IPAMConfig, IPAMPool
 
 from .. import image as probe_image
 from ..engines import SYSTEM, EngineBuild, Version
-from ..nodes import ContainerNode
+from ..nodes import ContainerNode, HostNode
 from ..result import CommandError, Result
 from ..sandbox_init import CGROUP_PREFIX
 from ..topology import Container
@@ -181,12 +181,23 @@ class DockerRuntime:
                 "options": " ".join(sorted(f for f in self.flags if f.split("=")[0] in OPTIONS_OF_NOTE))}
 
     def missing(self) -> str | None:
+        """What this machine lacks: the engine build, and the tools the probe image is built from
+        (the engine's own tools are probed on each host, ``missing_on``)."""
         if self.build.missing():
             return self.build.missing()
-        tools = [t for t in TOOLS if shutil.which(t) is None] + probe_image.missing_tools()
+        tools = probe_image.missing_tools()
         if tools:
-            return (f"docker runtime needs {', '.join(tools)} "
-                    "(apt: docker.io, iptables, iperf3, busybox-static)")
+            return f"docker runtime needs {', '.join(tools)} here (apt: iperf3, busybox-static)"
+        return None
+
+    def missing_on(self, node: HostNode) -> str | None:
+        """What a host lacks to run its engine, probed on the host itself (a VM, a machine over
+        SSH, or a namespace of this one), with the engine build's tools first on its PATH."""
+        probe = "; ".join(f"command -v {tool} >/dev/null || echo {tool}" for tool in TOOLS)
+        absent = node.exec(self.build.command(["sh", "-c", probe])).stdout.split()
+        if absent:
+            return (f"docker runtime: host {node.name} lacks {', '.join(absent)} "
+                    "(apt: docker.io, containerd, iptables)")
         return None
 
     # -- bringing up ---------------------------------------------------

@@ -1,0 +1,35 @@
+"""An engine's packet-filter rules as it wrote them, whichever iptables backend that was.
+
+Docker writes its rules with the ``iptables`` first on its PATH:
+iptables-nft on Debian 12 by default, iptables-legacy where the machine's
+alternative points there.  The kernel keeps the two backends' rules apart
+and each backend's tools see only their own, so a check that read through
+one would miss what an engine wrote with the other and report rules
+missing that are there.  ``rules`` reads both, in ``iptables -S`` form:
+the nft backend's tables, and the legacy backend's where the namespace
+has them loaded (``/proc/net/ip_tables_names``; reading an absent legacy
+table would create it).  Docker 29's own nftables backend (``--firewall-backend``)
+is not offered by the engines netconform runs here.
+"""
+
+from __future__ import annotations
+
+from ..nodes import Node
+
+BACKENDS = ("iptables-nft", "iptables-legacy")
+
+
+def rules(node: Node, table: str, chain: str = "") -> list[str]:
+    """Every rule of ``table`` (``-P``, ``-N`` and ``-A`` lines) from both backends, each once."""
+    script = (f"iptables-nft -t {table} -S {chain} 2>/dev/null; "
+              f"if grep -qx {table} /proc/net/ip_tables_names 2>/dev/null; then "
+              f"iptables-legacy -t {table} -S {chain} 2>/dev/null; fi")
+    lines = node.exec(["sh", "-c", script]).stdout.splitlines()
+    return list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
+
+
+def backends(node: Node) -> list[str]:
+    """The backends holding rules in this namespace (the report says which an engine wrote)."""
+    found = node.exec(["sh", "-c", "iptables-nft -S 2>/dev/null | grep -c -- '^-A' || true; "
+                                   "cat /proc/net/ip_tables_names 2>/dev/null"]).stdout.split()
+    return (["iptables-nft"] if found and found[0] != "0" else []) + (["iptables-legacy"] if found[1:] else [])

@@ -138,7 +138,9 @@ class EngineBuild:
             return "the dockerd on PATH"
         versions = ", ".join(f"{p} {v}" for p, v in self.packages)
         subs = "; ".join(map(str, self.substitutes))
-        return f"{RELEASES[self.name].distro} packages: {versions}" + (f"; {subs}" if subs else "")
+        release = RELEASES.get(self.name)
+        origin = f"{release.distro} packages: {versions}" if release else f"the tools in {self.bindir}"
+        return origin + (f"; {subs}" if subs else "")
 
 
 def root() -> Path:
@@ -167,14 +169,21 @@ def resolve(name: str) -> EngineBuild:
         return EngineBuild(name, root() / name / "not-fetched" / "bin")
     data = json.loads(manifest.read_text())
     return EngineBuild(name, current.resolve() / "bin", tuple(map(tuple, data["packages"])),
-                  tuple(Substitute(**s) for s in data["substitutes"]))
+                       tuple(Substitute(**s) for s in data["substitutes"]))
 
 
 def fetch(name: str, log=print) -> EngineBuild:
     """Download and unpack a release's engine packages (cached by their versions)."""
     release = RELEASES[name]
     apt = _Apt(root() / "apt" / release.suite, release.suite)
-    apt.update()
+    try:
+        apt.update()
+    except RuntimeError as err:  # offline: a build fetched before still serves
+        cached = resolve(name)
+        if cached.missing():
+            raise
+        log(f"{name}: could not refresh the package lists ({err}); using the build fetched before")
+        return cached
     versions = tuple((p, apt.candidate(p)) for p in PACKAGES)
     key = hashlib.sha256(repr(versions).encode()).hexdigest()[:10]
     build = root() / name / f"{dict(versions)['docker.io']}-{key}"

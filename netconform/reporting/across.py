@@ -34,6 +34,7 @@ class Axis:
     value: Callable[[dict], str]  # a lab entry -> its column
     fixed: Callable[[dict], str]  # a lab entry -> what the compared labs share besides the topology
     order: Callable[[str], tuple]  # sort key of columns; the first is the reference
+    about: Callable[[dict], str]  # a lab entry -> what its column ran, for people
 
     def groups(self, labs: dict[str, dict]) -> list[dict[str, str]]:
         """{column: lab id} for each topology (and fixed part) that ran in two columns or more."""
@@ -51,11 +52,13 @@ def _engine(entry: dict) -> dict:
 
 PROVIDERS = Axis("provider", "Fidelity across providers", "fidelity",
                  value=lambda e: e["provider"], fixed=lambda e: _engine(e)["name"],
-                 order=lambda provider: (provider != "netns", provider))
+                 order=lambda provider: (provider != "netns", provider),
+                 about=lambda e: f"provider {e['provider']}, engine {_engine(e)['name']} {_engine(e)['version']}")
 ENGINES = Axis("engine", "Engines compared", "engines",
                value=lambda e: f"{_engine(e)['name']} {re.split('[+~]', _engine(e)['version'])[0]}",
                fixed=lambda e: e["provider"],
-               order=lambda column: (Version.parse(column.split(" ", 1)[-1]), column))
+               order=lambda column: (Version.parse(column.split(" ", 1)[-1]), column),
+               about=lambda e: f"{_engine(e).get('build', '?')}; options: {_engine(e).get('options') or 'none'}")
 AXES = (PROVIDERS, ENGINES)
 
 
@@ -69,12 +72,15 @@ def compare(axis: Axis, labs: dict[str, dict], records: list[dict]) -> dict:
                   for name in dict.fromkeys(n for e in entries.values() for n in e["checks"])]
         probes = _probes(entries)
         out.append({"topology": entries[reference]["topology"], "labs": columns, "reference": reference,
+                    "about": {c: axis.about(e) for c, e in entries.items()},
                     "realised": _row({}, {c: e.get("realised") for c, e in entries.items()}),
                     "checks": sorted(checks, key=lambda row: row["agree"]),
                     "checks_agree": sum(c["agree"] for c in checks),
                     "probes": len(probes), "probes_agree": sum(p["agree"] for p in probes),
                     "probes_differing": [p for p in probes if not p["agree"]],
                     "measurements": _measurements(records, columns)})
+    # Topologies where something differs first, the most differences first.
+    out.sort(key=lambda g: (g["checks_agree"] - len(g["checks"]), g["probes_agree"] - g["probes"]))
     return {"axis": axis.name, "groups": out}
 
 
@@ -132,6 +138,7 @@ def markdown(axis: Axis, doc: dict) -> str:
         out += [f"## {group['topology']}: {', '.join(group['labs'].values())}", "",
                 f"Checks agreeing: {group['checks_agree']} of {len(group['checks'])}; reachability "
                 f"probes agreeing: {group['probes_agree']} of {group['probes']}.", ""]
+        out += [f"- {c}: {text}" for c, text in group["about"].items()] + [""]
         if not group["realised"]["agree"]:
             out += ["Realised differently:", ""] + [f"- {c}: {v}" for c, v in group["realised"]["values"].items()]
             out.append("")

@@ -121,19 +121,30 @@ def test_engines_comparison_puts_differences_first():
                 "matrix": [{"source": "ext", "target": "web", "proto": "tcp", "port": 80, "promised": False,
                             "reached": reached}]}
     labs = {"portmap@netns-docker-28.5": lab("docker-28.5", "28.5.2+dfsg4-5", "passed", False),
-            "portmap@netns-docker": lab("system", "20.10.24+dfsg1", "xfailed", True)}
+            "portmap@netns-docker": lab("system", "20.10.24+dfsg1", "xfailed", True),
+            "portmap@netns-docker-20.10": lab("docker-20.10", "20.10.24+dfsg1", "xfailed", True),
+            "portmap@netns-docker-26.1": lab("docker-26.1", "26.1.5+dfsg1", "xfailed", True)}
+    labs["portmap@netns-docker"]["checks"]["test_throughput"] = {"outcome": "passed", "message": ""}
     records = [{"lab": "portmap@netns-docker", "path": "p", "metric": "tcp", "unit": "bit/s", "median": 4e9},
+               {"lab": "portmap@netns-docker-26.1", "path": "p", "metric": "tcp", "unit": "bit/s", "median": 2e9},
                {"lab": "portmap@netns-docker-28.5", "path": "p", "metric": "tcp", "unit": "bit/s", "median": None}]
     doc = across.compare(across.ENGINES, labs, records)
     (group,) = doc["groups"]
-    assert list(group["labs"]) == ["system 20.10.24", "docker-28.5 28.5.2"]  # oldest first: the reference
-    assert group["checks"][0] == {"check": "test_isolation", "agree": False,
-                                  "values": {"system 20.10.24": "xfailed (dev-a)", "docker-28.5 28.5.2": "passed"}}
-    assert group["probes_differing"][0]["values"] == {"system 20.10.24": True, "docker-28.5 28.5.2": False}
+    columns = ["docker-20.10 20.10.24", "system 20.10.24", "docker-26.1 26.1.5", "docker-28.5 28.5.2"]
+    assert list(group["labs"]) == columns  # oldest first: the reference
+    assert group["checks"][0] == {"check": "test_isolation", "agree": False, "values": dict(zip(
+        columns, ["xfailed (dev-a)"] * 3 + ["passed"], strict=True))}
+    # A check only one engine ran (the benchmarks) differs from nothing.
+    assert next(c for c in group["checks"] if c["check"] == "test_throughput")["agree"]
+    assert group["probes_differing"][0]["values"] == dict(zip(columns, [True, True, True, False], strict=True))
     (m,) = group["measurements"]
-    assert m["values"]["docker-28.5 28.5.2"] is None and m["ratios"]["docker-28.5 28.5.2"] is None
+    # docker-20.10 did not measure: the row's reference is the first engine that did.
+    assert m["measured"] == columns[1:] and m["reference"] == "system 20.10.24"
+    assert m["ratios"] == {"docker-26.1 26.1.5": 0.5, "docker-28.5 28.5.2": None}
     text = across.markdown(across.ENGINES, doc)
-    assert "| ext -> web tcp/80 | - | + | - |" in text and "failed" in text
+    assert "| ext -> web tcp/80 | - | + | + | + | - |" in text
+    assert "| p | tcp | not measured | 4.00 Gbit/s | 2.00 Gbit/s (× 0.50) | failed |" in text
+    assert "| test_throughput | not run | passed | not run | not run |  |" in text
 
 
 @pytest.mark.lab

@@ -137,7 +137,7 @@ def test_fidelity_pairs_labs_by_topology_and_compares_them():
     assert group["measurements"][0]["ratios"]["vagrant"] == pytest.approx(0.2)
     text = across.markdown(across.PROVIDERS, doc)
     assert "| test_b | passed | failed | **differs** |" in text
-    assert "| cross-host | tcp | 10.00 Gbit/s | 2.00 Gbit/s | 0.20 |" in text
+    assert "| cross-host | tcp | 10.00 Gbit/s | 2.00 Gbit/s (× 0.20) |" in text
     assert "<svg" in across.chart(across.PROVIDERS, doc)
 
 

@@ -94,7 +94,10 @@ def _outcome(check: dict | None) -> str | None:
 
 
 def _row(fields: dict, values: dict[str, object]) -> dict:
-    return {**fields, "values": values, "agree": len({json.dumps(v) for v in values.values()}) == 1}
+    """Values per column; they agree when every column that has one has the same (a check a
+    column did not run, a probe it did not measure, is None and differs from nothing)."""
+    present = {json.dumps(v) for v in values.values() if v is not None}
+    return {**fields, "values": values, "agree": len(present) <= 1}
 
 
 def _probes(entries: dict[str, dict]) -> list[dict]:
@@ -108,18 +111,23 @@ def _probes(entries: dict[str, dict]) -> list[dict]:
 
 
 def _measurements(records: list[dict], columns: dict[str, str]) -> list[dict]:
-    """Throughput's median, latency's p50 per column, and each over the reference's; a failed
-    measurement is None, never zero."""
+    """Throughput's median, latency's p50 per column, and each over the first column (in order)
+    that has a figure for the path: that row's reference.  A failed measurement is None, never
+    zero; a column that did not measure the path is left out of ``measured``."""
     by_lab = {column: {(r["path"], r["metric"]): r for r in records if r["lab"] == lab_id}
               for column, lab_id in columns.items()}
-    reference = next(iter(columns))
     rows = []
-    for key, first in by_lab[reference].items():
-        figures = {column: found[key]["median"] if key in found else None for column, found in by_lab.items()}
-        base = figures[reference]
-        rows.append({"path": key[0], "metric": key[1], "unit": first["unit"], "values": figures,
-                     "ratios": {c: (v / base if v and base else None) for c, v in figures.items() if c != reference}})
-    return rows
+    for key in dict.fromkeys(k for found in by_lab.values() for k in found):
+        measured = [column for column, found in by_lab.items() if key in found]
+        figures = {column: by_lab[column][key]["median"] for column in measured}
+        base_column = next((c for c in measured if figures[c]), None)
+        base = figures.get(base_column)
+        rows.append({"path": key[0], "metric": key[1], "unit": by_lab[measured[0]][key]["unit"],
+                     "values": {column: figures.get(column) for column in by_lab}, "measured": measured,
+                     "reference": base_column,
+                     "ratios": {c: (v / base if v and base else None) for c, v in figures.items()
+                                if c != base_column}})
+    return [row for row in rows if len(row["measured"]) > 1]
 
 
 def markdown(axis: Axis, doc: dict) -> str:
@@ -143,7 +151,7 @@ def markdown(axis: Axis, doc: dict) -> str:
             out += ["Realised differently:", ""] + [f"- {c}: {v}" for c, v in group["realised"]["values"].items()]
             out.append("")
         out += [f"| check | {' | '.join(columns)} | |", rule]
-        out += [f"| {c['check']} | " + " | ".join(str(c["values"][k]) for k in columns)
+        out += [f"| {c['check']} | " + " | ".join(c["values"][k] or "not run" for k in columns)
                 + f" | {'' if c['agree'] else '**differs**'} |" for c in group["checks"]]
         if group["probes_differing"]:
             out += ["", "Probes that differ (+ reached, - blocked):", "",
@@ -152,20 +160,23 @@ def markdown(axis: Axis, doc: dict) -> str:
                     f"{_mark(p['promised'])} | " + " | ".join(_mark(p["values"][k]) for k in columns) + " |"
                     for p in group["probes_differing"]]
         if group["measurements"]:
-            others = columns[1:]
-            out += ["", f"| path | metric | {' | '.join(columns)} | " + " | ".join(f"{c} × ref" for c in others)
-                    + " |", "|---" * (2 + len(columns) + len(others)) + "|"]
-            for m in group["measurements"]:
-                ratios = [("" if m["ratios"][c] is None else f"{m['ratios'][c]:.2f}") for c in others]
-                out.append(f"| {m['path']} | {m['metric']} | "
-                           + " | ".join(_show(m["values"][c], m["unit"]) for c in columns) + " | "
-                           + " | ".join(ratios) + " |")
+            out += ["", "Figures (× the first column that measured the path):", "",
+                    f"| path | metric | {' | '.join(columns)} |", "|---" * (2 + len(columns)) + "|"]
+            out += [f"| {m['path']} | {m['metric']} | " + " | ".join(_figure(m, c) for c in columns) + " |"
+                    for m in group["measurements"]]
         out.append("")
     return "\n".join(out)
 
 
 def _mark(reached: bool | None) -> str:
     return {True: "+", False: "-", None: "not measured"}[reached]
+
+
+def _figure(row: dict, column: str) -> str:
+    if column not in row["measured"]:
+        return "not measured"
+    ratio = row["ratios"].get(column)
+    return _show(row["values"][column], row["unit"]) + (f" (× {ratio:.2f})" if ratio is not None else "")
 
 
 def _show(value: float | None, unit: str) -> str:

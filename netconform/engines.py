@@ -143,6 +143,11 @@ class EngineBuild:
         return origin + (f"; {subs}" if subs else "")
 
 
+def label(runtime: str, engine: str) -> str:
+    """How lab ids name a runtime with an engine build: ``docker``, or ``docker-28.5``."""
+    return runtime if engine == SYSTEM else engine
+
+
 def root() -> Path:
     return cache_dir() / "engines"
 

@@ -56,8 +56,7 @@ class LabSpec:
 
     @property
     def id(self) -> str:
-        label = self.runtime if self.engine == engines.SYSTEM else self.engine
-        return f"{self.topology.name}@{self.provider}-{label}"
+        return f"{self.topology.name}@{self.provider}-{engines.label(self.runtime, self.engine)}"
 
     def __repr__(self) -> str:  # how reports (Allure) show the parameter
         return self.id

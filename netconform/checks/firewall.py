@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from ..nodes import Node
 
-BACKENDS = ("iptables-nft", "iptables-legacy")
 
 
 def rules(node: Node, table: str, chain: str = "") -> list[str]:
@@ -27,9 +26,3 @@ def rules(node: Node, table: str, chain: str = "") -> list[str]:
     lines = node.exec(["sh", "-c", script]).stdout.splitlines()
     return list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
 
-
-def backends(node: Node) -> list[str]:
-    """The backends holding rules in this namespace (the report says which an engine wrote)."""
-    found = node.exec(["sh", "-c", "iptables-nft -S 2>/dev/null | grep -c -- '^-A' || true; "
-                                   "cat /proc/net/ip_tables_names 2>/dev/null"]).stdout.split()
-    return (["iptables-nft"] if found and found[0] != "0" else []) + (["iptables-legacy"] if found[1:] else [])

@@ -26,7 +26,7 @@ import docker
 from docker.types import EndpointSpec, IPAMConfig, IPAMPool
 
 from .. import image as probe_image
-from ..engines import SYSTEM, EngineBuild, Version
+from ..engines import SYSTEM, EngineBuild, Version, label
 from ..nodes import ContainerNode, HostNode
 from ..result import CommandError, Result
 from ..sandbox_init import CGROUP_PREFIX
@@ -147,7 +147,7 @@ class DockerRuntime:
     @property
     def label(self) -> str:
         """How lab ids name this runtime: ``docker``, or ``docker-28.5`` for a fetched engine."""
-        return self.name if self.build.name == SYSTEM else self.build.name
+        return label(self.name, self.build.name)
 
     def version(self) -> str:
         """The engine's version (every host runs the same build), known before any engine starts,

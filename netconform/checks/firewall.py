@@ -17,7 +17,6 @@ from __future__ import annotations
 from ..nodes import Node
 
 
-
 def rules(node: Node, table: str, chain: str = "") -> list[str]:
     """Every rule of ``table`` (``-P``, ``-N`` and ``-A`` lines) from both backends, each once."""
     script = (f"iptables-nft -t {table} -S {chain} 2>/dev/null; "

@@ -3,7 +3,9 @@
 As in Mininet's ``buildFromTopo``, the topology is data and this is where
 it becomes real: the sandbox first (so everything after it is owned by the
 run), then the provider's hosts, then the runtime's engines and containers.
-The scheme's hooks run between those steps (see ``schemes/base.py``).
+The scheme's hooks run between those steps (see ``schemes/base.py``); they
+and the runtime get the ``Site`` (the topology and the provider's hosts),
+never the lab itself.
 A lab is a context manager and tears down even when setup fails halfway.
 """
 
@@ -15,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import registry
+from .engines import Version
 from .nodes import ContainerNode, HostNode, NamespaceNode, Node
 from .providers.base import Provider
 from .result import Result
 from .runtimes.base import Runtime, Unavailable
 from .sandbox import Sandbox
+from .site import Site
 from .schemes import SCHEMES
 from .topology import Topology
 
@@ -49,6 +53,7 @@ class Lab:
     provider_options: dict = field(default_factory=dict)  # e.g. the ssh provider's inventory
     runtime_options: dict = field(default_factory=dict)  # e.g. the docker runtime's engine build
     start_sandbox: Callable[[str], Sandbox] = Sandbox.start  # the dry run passes one that starts nothing
+    site: Site | None = None  # the provider's hosts, once they are up
 
     def __post_init__(self) -> None:
         self.provider: Provider = registry.load("provider", self.provider_name, **self.provider_options)
@@ -87,12 +92,13 @@ class Lab:
             reason = self.runtime.missing_on(self.hosts[name])
             if reason:
                 raise Unavailable(reason)
+        self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
-        self.scheme.before_engines(self)
+        self.scheme.before_engines(self.site)
         self.phases.scheme, mark = time.monotonic() - mark, time.monotonic()
-        self.runtime.start_engines(self)
+        self.runtime.start_engines(self.site, self.scheme)
         self.phases.runtime, mark = time.monotonic() - mark, time.monotonic()
-        self.scheme.after_engines(self)
+        self.scheme.after_engines(self.site, self.runtime)
         self.phases.scheme, mark = self.phases.scheme + time.monotonic() - mark, time.monotonic()
         self.containers = self.runtime.populate()
         self.phases.runtime += time.monotonic() - mark
@@ -125,6 +131,9 @@ class Lab:
     def netns_exec(self, container: str | ContainerNode, argv: list[str], timeout: float = 30) -> Result:
         """Run a tool of the host's (ping -M, ethtool, ip) in a container's network namespace."""
         node = self.containers[container] if isinstance(container, str) else container
-        return self.hosts[node.host].exec(["nsenter", f"--net=/proc/{node.pid}/ns/net", *argv],
-                                          timeout=timeout)
+        return self.site.netns_exec(node, argv, timeout)
+
+    def realised(self) -> str:
+        """How the scheme was realised on these hosts with this engine, for the report."""
+        return self.scheme.realised_in(self.site, Version.parse(self.runtime.version()))
 

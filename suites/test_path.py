@@ -21,7 +21,7 @@ def test_path_mtu(lab):
 @pytest.mark.requires("scheme:overlay")
 def test_overlay_ingress_routing_mesh(lab):
     """Swarm's ingress publishes a service's port on every host; it needs IPVS."""
-    reason = ipvs_missing(lab)
+    reason = ipvs_missing(lab.site)
     if reason:
         pytest.skip(reason)
     assert_none(path.ingress(lab))

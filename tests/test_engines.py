@@ -109,7 +109,7 @@ def test_host_gw_on_docker_28_is_realised_with_the_documented_opt_out(live_lab):
     lab = live_lab("host-gw", engine=NEWEST)
     assert "--allow-direct-routing" in lab.runtime.flags
     assert measure(lab).wrong(expected=True) == []
-    assert "--allow-direct-routing" in lab.scheme.realised_in(lab)
+    assert "--allow-direct-routing" in lab.realised()
 
 
 def test_engines_comparison_puts_differences_first():

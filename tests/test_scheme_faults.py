@@ -140,7 +140,7 @@ def test_wire_reports_weave_on_the_wrong_port(live_lab):
     wrong = type("WrongPort", (type(lab.scheme),), {"port": 4789})()
     for host in ("h1", "h2", "h3"):
         lab.hosts[host].exec(["sh", "-c", "\n".join(["set -e", "ip link del vxlan-6784",
-                                                     *wrong.tunnel(lab, host)])]).check()
+                                                     *wrong.tunnel(lab.site, host)])]).check()
     problems, live = path.wire(lab), addresses(lab)
     assert len(problems) == 1 and problems[0].startswith(
         f"c1 -> c2 on the underlay: expected 3 echo requests {live['c1']} > {live['c2']} inside udp/6784 "

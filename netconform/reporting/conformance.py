@@ -28,7 +28,7 @@ class Report:
     def record_lab(self, lab: Lab) -> None:
         entry = self._lab(lab.id)
         entry.update(topology=lab.topology.name, description=lab.topology.description,
-                     scheme=lab.topology.scheme, realised=lab.scheme.realised_in(lab),
+                     scheme=lab.topology.scheme, realised=lab.realised(),
                      provider=lab.provider_name,
                      runtime=lab.runtime_name, engine=lab.runtime.facts(),
                      build_seconds=asdict(lab.phases))

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..lab import Lab
     from ..nodes import ContainerNode, HostNode
+    from ..schemes.base import Scheme
+    from ..site import Site
     from ..topology import Container
 
 
@@ -89,7 +90,7 @@ class Runtime(Protocol):
 
     def facts(self) -> dict[str, str]: ...
 
-    def start_engines(self, lab: Lab) -> None: ...
+    def start_engines(self, site: Site, scheme: Scheme) -> None: ...
 
     def populate(self) -> dict[str, ContainerNode]: ...
 

@@ -34,7 +34,8 @@ from ..topology import Container
 from .base import ContainerState, NetworkSpec, Refused, Task
 
 if TYPE_CHECKING:
-    from ..lab import Lab
+    from ..schemes.base import Scheme
+    from ..site import Site
 
 TOOLS = ("dockerd", "containerd", "docker-init", "docker-proxy", "iptables")
 START_TIMEOUT = 30
@@ -139,7 +140,8 @@ class DockerRuntime:
         self.engines: dict[str, Engine] = {}
         self.image: probe_image.Image | None = None
         self.timings = Timings()
-        self.lab: Lab | None = None
+        self.site: Site | None = None  # the hosts the engines run on (start_engines)
+        self.scheme: Scheme | None = None  # whose address plan and network they carry
         self._version: str | None = None
         self.flags: frozenset[str] = frozenset()  # the dockerd options the engines run with (--icc=false)
         self.recording: list[str] | None = None  # a dry run's steps (record())
@@ -156,8 +158,8 @@ class DockerRuntime:
         if self._version is None and self.build.packages:  # fetched: verified when it was
             self._version = dict(self.build.packages)["docker.io"]
         if self._version is None:
-            node = self.lab.hosts[self.lab.topology.hosts[0].name]
-            if self.lab.provider.local_kernel:  # hosts run this machine's dockerd: ask it here
+            node = self.site.first
+            if self.site.local_kernel:  # hosts run this machine's dockerd: ask it here
                 said = Result(("dockerd",), 0, subprocess.run(self.build.command(["dockerd", "--version"]),
                                                                capture_output=True, text=True).stdout, "", 0.0)
             else:
@@ -202,14 +204,14 @@ class DockerRuntime:
 
     # -- bringing up ---------------------------------------------------
 
-    def start_engines(self, lab: Lab) -> None:
-        """Start every host's dockerd at once and wait until each answers."""
+    def start_engines(self, site: Site, scheme: Scheme) -> None:
+        """Start every host's dockerd at once, with ``scheme``'s address plan, and wait until each answers."""
         start = time.monotonic()
-        self.lab = lab
+        self.site, self.scheme = site, scheme
         self.version()
         self.image = probe_image.build() if self.recording is None else probe_image.Image(
             Path("netconform-probe.tar"), "dryrun000000")
-        for host in lab.topology.hosts:
+        for host in site.topology.hosts:
             self.engines[host.name] = self._spawn(host.name)
         with ThreadPoolExecutor(self._workers()) as pool:
             list(pool.map(self._wait_ready, self.engines.values()))
@@ -222,7 +224,7 @@ class DockerRuntime:
         return {name: node for nodes in per_host for name, node in nodes.items()}
 
     def _spawn(self, host: str) -> Engine:
-        node = self.lab.hosts[host]
+        node = self.site.hosts[host]
         root = f"{node.workdir}/docker/{host}"
         node.write(f"{root}/daemon.json", "{}\n")
         return Engine(host, root, node.spawn(self.build.command(self.engine_argv(host, root)),
@@ -230,16 +232,16 @@ class DockerRuntime:
 
     def engine_argv(self, host: str, root: str) -> list[str]:
         """The host's dockerd command line: its own state under ``root``, the scheme's address plan."""
-        topo = self.lab.topology
+        topo = self.site.topology
         argv = ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
                 "--exec-root", f"{root}/exec", "-H", f"unix://{root}/docker.sock",
                 "--pidfile", f"{root}/docker.pid", *self.build.daemon_flags(),
-                *self.lab.scheme.engine_args(topo, host, Version.parse(self.version())),
+                *self.scheme.engine_args(topo, host, Version.parse(self.version())),
                 f"--icc={str(topo.host(host).icc).lower()}",
                 f"--userland-proxy={str(topo.host(host).userland_proxy).lower()}", "--dns", str(topo.ext_address().ip),
                 "--log-level", "warn"]
-        if self.lab.provider.local_kernel:  # on this machine: cgroups the sandbox can remove
-            argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{self.lab.run_id}/{host}"]
+        if self.site.local_kernel:  # on this machine: cgroups the sandbox can remove
+            argv += ["--cgroup-parent", f"/{CGROUP_PREFIX}{self.site.run_id}/{host}"]
         self.flags |= {word for word in argv if word.startswith("--")}
         return argv
 
@@ -247,7 +249,7 @@ class DockerRuntime:
         if self.recording is not None:
             engine.client = RecordingClient(f"{engine.host} engine", self.recording)
             return
-        node = self.lab.hosts[engine.host]
+        node = self.site.hosts[engine.host]
         deadline = time.monotonic() + START_TIMEOUT
         try:
             socket = node.socket(f"{engine.root}/docker.sock", START_TIMEOUT)
@@ -265,7 +267,7 @@ class DockerRuntime:
         raise RuntimeError(f"dockerd on {engine.host} did not start: " + " / ".join(log.splitlines()[-5:]))
 
     def _populate(self, host: str) -> dict[str, ContainerNode]:
-        topo = self.lab.topology
+        topo = self.site.topology
         client = self.engines[host].client
         start = time.monotonic()
         client.api.import_image_from_file(str(self.image.tarball), repository=probe_image.REPOSITORY,
@@ -288,7 +290,7 @@ class DockerRuntime:
         api = self.engines[host].client.api
         name = name or spec.name
         network_mode = {"network": spec.network, "container": f"container:{spec.container}",
-                        "bridge": self.lab.scheme.network}.get(spec.mode, spec.mode)
+                        "bridge": self.scheme.network}.get(spec.mode, spec.mode)
         host_config = api.create_host_config(
             network_mode=network_mode, init=True,
             port_bindings={p.container_port: p.host_port for p in spec.publish} or None,
@@ -319,7 +321,7 @@ class DockerRuntime:
         node = ContainerNode(name, host, DockerContainer(container))
         node.reload()
         if spec.mode in ("bridge", "network"):
-            self.lab.scheme.after_container(self.lab, node)
+            self.scheme.after_container(self.site, node)
         return node
 
     def create_network(self, host: str, spec: NetworkSpec) -> None:
@@ -397,7 +399,7 @@ class DockerRuntime:
                 pass  # the engine may already be gone; the sandbox still cleans up
             engine.client.close()
         pidfile = f"{engine.root}/docker.pid"
-        self.lab.hosts[engine.host].exec(["sh", "-c", f"[ ! -f {pidfile} ] || kill -TERM $(cat {pidfile})"])
+        self.site.hosts[engine.host].exec(["sh", "-c", f"[ ! -f {pidfile} ] || kill -TERM $(cat {pidfile})"])
         try:
             engine.process.wait(15)
         except Exception:

@@ -33,11 +33,11 @@ class LinuxBridge(Scheme):
     def gateway(self, topo, host) -> ipaddress.IPv4Interface:
         return topo.underlay_address(host)
 
-    def before_engines(self, lab) -> None:
-        topo = lab.topology
+    def before_engines(self, site) -> None:
+        topo = site.topology
         for host in topo.hosts:
-            address, nic = topo.underlay_address(host.name), lab.hosts[host.name].nic
-            lab.hosts[host.name].exec(["sh", "-c", "\n".join([
+            address, nic = topo.underlay_address(host.name), site.hosts[host.name].nic
+            site.hosts[host.name].exec(["sh", "-c", "\n".join([
                 "set -e",
                 "ip link add name br0 type bridge",
                 f"ip addr del {address} dev {nic}",
@@ -74,9 +74,9 @@ class Macvlan(Scheme):
     def engine_args(self, topo, host, version) -> list[str]:
         return ["--bip", str(self.gateway(topo, host))]
 
-    def after_engines(self, lab) -> None:
-        topo = lab.topology
+    def after_engines(self, site, runtime) -> None:
+        topo = site.topology
         for host in topo.hosts:
-            lab.runtime.create_network(host.name, NetworkSpec(
+            runtime.create_network(host.name, NetworkSpec(
                 self.network, "macvlan", str(topo.underlay), ip_range=str(topo.bridge_subnet(host.name)),
-                gateway=str(topo.ext_address().ip), options=(("parent", lab.hosts[host.name].nic),)))
+                gateway=str(topo.ext_address().ip), options=(("parent", site.hosts[host.name].nic),)))

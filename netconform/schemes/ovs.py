@@ -24,9 +24,9 @@ TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl",
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
 
-def datapath(lab, host: str) -> str:
+def datapath(site, host: str) -> str:
     """The kernel datapath where the host's kernel has the module, else the userspace one."""
-    kernel = lab.hosts[host].exec(["test", "-d", "/sys/module/openvswitch"]).ok
+    kernel = site.hosts[host].exec(["test", "-d", "/sys/module/openvswitch"]).ok
     return "system" if kernel else "netdev"
 
 
@@ -36,8 +36,8 @@ class OvsGre(Scheme):
     # Inner MTU with room for outer IP 20 + GRE 4 + inner Ethernet 14, and to spare.
     promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1400, wire="gre")
 
-    def realised_in(self, lab) -> str:
-        return f"Open vSwitch, {datapath(lab, lab.topology.hosts[0].name)} datapath, GRE ports, split-horizon flows"
+    def realised_in(self, site, version) -> str:
+        return f"Open vSwitch, {datapath(site, site.topology.hosts[0].name)} datapath, GRE ports, split-horizon flows"
 
     def missing(self) -> str | None:
         tools = [t for t in TOOLS if shutil.which(t) is None]
@@ -48,17 +48,17 @@ class OvsGre(Scheme):
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
         return covering([topo.bridge_subnet(h.name) for h in topo.hosts])
 
-    def before_engines(self, lab) -> None:
-        topo = lab.topology
-        if "netdev" in {datapath(lab, h.name) for h in topo.hosts}:
+    def before_engines(self, site) -> None:
+        topo = site.topology
+        if "netdev" in {datapath(site, h.name) for h in topo.hosts}:
             # A real wire carries finished checksums; a veth passes offloaded ones on, which
             # the userspace datapath (reading eth0 through AF_PACKET) cannot complete.
-            lab.ext.exec(["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool on ext")
+            site.ext.exec(["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool on ext")
         for host in topo.hosts:
-            run, kind = f"/run/lab/ovs/{host.name}", datapath(lab, host.name)
-            address, nic = topo.underlay_address(host.name), lab.hosts[host.name].nic
+            run, kind = f"/run/lab/ovs/{host.name}", datapath(site, host.name)
+            address, nic = topo.underlay_address(host.name), site.hosts[host.name].nic
             vsctl = f"ovs-vsctl --db=unix:{run}/db.sock"
-            self._run(lab, host.name, [
+            self._run(site, host.name, [
                 f"mkdir -p {run}",
                 f"ovsdb-tool create {run}/conf.db {OVS_SCHEMA}",
                 f"ovsdb-server {run}/conf.db --remote=punix:{run}/db.sock --pidfile={run}/ovsdb-server.pid "
@@ -77,8 +77,8 @@ class OvsGre(Scheme):
                 f"{vsctl} add-br obr0 -- set bridge obr0 datapath_type={kind}",
             ])
 
-    def after_engines(self, lab) -> None:
-        topo = lab.topology
+    def after_engines(self, site, runtime) -> None:
+        topo = site.topology
         for host in topo.hosts:
             run = f"/run/lab/ovs/{host.name}"
             vsctl = f"ovs-vsctl --db=unix:{run}/db.sock"
@@ -90,15 +90,15 @@ class OvsGre(Scheme):
                        "ovs-ofctl del-flows obr0",
                        f"ovs-ofctl add-flow obr0 'in_port=LOCAL,actions={flood}'"]
             script += [f"ovs-ofctl add-flow obr0 'in_port=gre-{peer},actions=LOCAL'" for peer in peers]
-            self._run(lab, host.name, script)
+            self._run(site, host.name, script)
 
-    def after_container(self, lab, node) -> None:
-        if datapath(lab, node.host) == "netdev":
-            lab.netns_exec(node, ["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool tx off")
+    def after_container(self, site, node) -> None:
+        if datapath(site, node.host) == "netdev":
+            site.netns_exec(node, ["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool tx off")
 
     @staticmethod
-    def _run(lab, host: str, script: list[str]) -> None:
+    def _run(site, host: str, script: list[str]) -> None:
         run = f"/run/lab/ovs/{host}"
         env = f"export OVS_RUNDIR={run} OVS_DBDIR={run} OVS_LOGDIR={run}"
-        lab.hosts[host].exec(["sh", "-c", "\n".join(["set -e", env, *script])],
+        site.hosts[host].exec(["sh", "-c", "\n".join(["set -e", env, *script])],
                              timeout=60).check(f"ovs on {host}")

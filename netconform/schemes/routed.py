@@ -17,7 +17,7 @@ decides who gets in.
 
 from __future__ import annotations
 
-from ..engines import FEATURES, Version, offers
+from ..engines import FEATURES, offers
 from .base import Promise, Scheme
 
 
@@ -31,16 +31,15 @@ class HostGw(Scheme):
         opt_out = ["--allow-direct-routing"] if offers("allow-direct-routing", version) else []
         return super().engine_args(topo, host, version) + opt_out
 
-    def realised_in(self, lab) -> str:
-        version = Version.parse(lab.runtime.version())
+    def realised_in(self, site, version) -> str:
         if not offers("direct-routing-guard", version):
             return self.realised
         guard = FEATURES["direct-routing-guard"]
         return (f"{self.realised}; dockerd --allow-direct-routing, since Docker {version} by default "
                 f"{guard.summary} ({guard.reference})")
 
-    def after_engines(self, lab) -> None:
-        topo = lab.topology
+    def after_engines(self, site, runtime) -> None:
+        topo = site.topology
         for host in topo.hosts:
             own = topo.bridge_subnet(host.name)
             script = ["set -e"]
@@ -50,4 +49,4 @@ class HostGw(Scheme):
                            f"iptables -I DOCKER-USER -s {via} -d {own} -j ACCEPT",
                            f"iptables -I DOCKER-USER -s {theirs} -d {own} -j ACCEPT",
                            f"iptables -t nat -I POSTROUTING -s {own} -d {theirs} -j RETURN"]
-            lab.hosts[host.name].exec(["sh", "-c", "\n".join(script)]).check(f"routes on {host.name}")
+            site.hosts[host.name].exec(["sh", "-c", "\n".join(script)]).check(f"routes on {host.name}")

@@ -32,24 +32,24 @@ class Vxlan(Scheme):
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
         return covering([topo.bridge_subnet(h.name) for h in topo.hosts])
 
-    def before_engines(self, lab) -> None:
+    def before_engines(self, site) -> None:
         if self.bridge != "docker0":  # a bridge of the scheme's own, made before the engine
-            for host in lab.topology.hosts:
-                self._run(lab, host.name, [
+            for host in site.topology.hosts:
+                self._run(site, host.name, [
                     f"ip link add name {self.bridge} type bridge",
-                    f"ip addr add {self.gateway(lab.topology, host.name)} dev {self.bridge}",
+                    f"ip addr add {self.gateway(site.topology, host.name)} dev {self.bridge}",
                     f"ip link set {self.bridge} up"])
 
-    def after_engines(self, lab) -> None:
-        for host in lab.topology.hosts:
-            self._run(lab, host.name, self.tunnel(lab, host.name))
+    def after_engines(self, site, runtime) -> None:
+        for host in site.topology.hosts:
+            self._run(site, host.name, self.tunnel(site, host.name))
 
-    def tunnel(self, lab, host: str) -> list[str]:
+    def tunnel(self, site, host: str) -> list[str]:
         """Commands that give ``host`` its VXLAN port and flood list."""
-        topo = lab.topology
+        topo = site.topology
         local = topo.underlay_address(host).ip
         script = [f"ip link add {self.device} type vxlan id {self.promise.tunnel_id} dstport {self.port} "
-                  f"local {local} dev {lab.hosts[host].nic} nolearning",
+                  f"local {local} dev {site.hosts[host].nic} nolearning",
                   f"ip link set {self.device} mtu {self.promise.mtu} master {self.bridge} up"]
         for other in (h for h in topo.hosts if h.name != host):
             script.append(f"bridge fdb append 00:00:00:00:00:00 dev {self.device} "
@@ -57,8 +57,8 @@ class Vxlan(Scheme):
         return script
 
     @staticmethod
-    def _run(lab, host: str, script: list[str]) -> None:
-        lab.hosts[host].exec(["sh", "-c", "set -e\n" + "\n".join(script)]).check(f"vxlan on {host}")
+    def _run(site, host: str, script: list[str]) -> None:
+        site.hosts[host].exec(["sh", "-c", "set -e\n" + "\n".join(script)]).check(f"vxlan on {host}")
 
 
 class Weave(Vxlan):
@@ -70,8 +70,8 @@ class Weave(Vxlan):
     bridge, device, port = "weave", "vxlan-6784", 6784
     plan = ipaddress.IPv4Network("10.32.0.0/12")
 
-    def realised_in(self, lab) -> str:
-        if lab.hosts[lab.topology.hosts[0].name].exec(["sh", "-c", "command -v weave"]).ok:
+    def realised_in(self, site, version) -> str:
+        if site.first.exec(["sh", "-c", "command -v weave"]).ok:
             return "weave is installed but this provider realises its data path with kernel VXLAN"
         return "kernel VXLAN emulating Weave Net's fast datapath (weave is not installed)"
 

@@ -28,6 +28,26 @@ def _check(args) -> int:
     return failed
 
 
+def _generate(args) -> int:
+    from .topology.generate import generate
+
+    try:
+        text, topo = generate(args.hosts, args.containers, args.scheme)
+    except ValueError as err:
+        print(f"generate: {err}", file=sys.stderr)
+        return 2
+    except TopologyError as err:
+        print(err, file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"{args.out}: {topo.name}, {len(topo.hosts)} hosts, {len(topo.containers)} containers "
+              f"(pytest --topology={args.out})")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _schema(args) -> int:
     from .topology.schema import schema_text
 
@@ -117,6 +137,16 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.set_defaults(run=_check)
     sub.add_parser("schema", help="print the JSON Schema of topology files").set_defaults(run=_schema)
+    gen = sub.add_parser("generate", help="write a topology of N hosts and M containers on a scheme",
+                         description="Deals M containers round-robin over N hosts (mode bridge, serving "
+                         "port 80) with an address plan the scheme accepts, validated like any topology "
+                         "file; e.g. netconform generate --hosts 4 --containers 100 --scheme vxlan -o big.yaml")
+    gen.add_argument("--hosts", type=int, required=True, metavar="N")
+    gen.add_argument("--containers", type=int, required=True, metavar="M")
+    gen.add_argument("--scheme", default="local", metavar="SCHEME",
+                     help="a cross-host scheme (default: local; see docs/schemes.md)")
+    gen.add_argument("-o", "--out", metavar="FILE", help="write here (default: standard output)")
+    gen.set_defaults(run=_generate)
     report = sub.add_parser("report", help="merge runs' report dirs into the Allure HTML report with history, "
                                            "comparison files: across schemes, and across providers or engines where the runs hold both")
     report.add_argument("dirs", nargs="*", metavar="DIR", help="report directories (default: reports)")

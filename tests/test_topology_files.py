@@ -81,4 +81,4 @@ def test_huge_file_is_refused_before_it_is_parsed(tmp_path):
     with pytest.raises(TopologyError) as caught:
         load(huge)
     assert str(caught.value) == (f"{huge}: (file): is {huge.stat().st_size} bytes; allowed: at most "
-                                 "1048576 (1 MiB)")
+                                 "262144 (256 KiB)")

@@ -3,8 +3,9 @@
 A scheme decides how containers on different hosts reach each other.  The
 lab calls its hooks in order: ``before_engines`` (host plumbing: bridges,
 tunnels, daemons), ``engine_args`` (each dockerd's address plan),
-``after_engines`` (routes, firewall rules, networks, swarm),
-``after_container`` (per-container fixes).  ``network`` names the Docker
+``after_engines`` (routes, firewall rules, networks, swarm, through the
+runtime), ``after_container`` (per-container fixes).  Hooks get the
+``Site`` (the topology and its hosts), not the lab.  ``network`` names the Docker
 network that ``mode: bridge`` containers join.  The base class is the
 ``local`` scheme: nothing crosses hosts but what NAT and published ports give.
 """
@@ -20,8 +21,9 @@ from .. import skips
 
 if TYPE_CHECKING:
     from ..engines import Version
-    from ..lab import Lab
     from ..nodes import ContainerNode
+    from ..runtimes.base import Runtime
+    from ..site import Site
     from ..topology import Topology
 
 
@@ -53,11 +55,13 @@ class Scheme:
     bridge = "docker0"  # each engine's default bridge (dockerd --bridge, NAT rules)
     # Host subnets are slices of the underlay (containers live on the LAN itself).
     on_underlay = False
+    # The address space host subnets must be slices of (Weave Net's plan), or None: any.
+    plan: ipaddress.IPv4Network | None = None
     # How the scheme was realised, for the report.
     realised = "Docker's default bridge on each host"
 
-    def realised_in(self, lab: Lab) -> str:
-        """How the scheme was realised in this lab (where it depends on the hosts)."""
+    def realised_in(self, site: Site, version: Version) -> str:
+        """How the scheme was realised on these hosts with an engine of ``version``."""
         return self.realised
 
     def missing(self) -> str | None:
@@ -109,13 +113,13 @@ class Scheme:
 
     # -- hooks ----------------------------------------------------------
 
-    def before_engines(self, lab: Lab) -> None:
+    def before_engines(self, site: Site) -> None:
         pass
 
-    def after_engines(self, lab: Lab) -> None:
+    def after_engines(self, site: Site, runtime: Runtime) -> None:
         pass
 
-    def after_container(self, lab: Lab, node: ContainerNode) -> None:
+    def after_container(self, site: Site, node: ContainerNode) -> None:
         pass
 
 

@@ -18,9 +18,9 @@ from .base import Promise, Scheme, kernel_lacks
 SUBNET = ipaddress.IPv4Network("10.20.0.0/24")
 
 
-def ipvs_missing(lab) -> str | None:
+def ipvs_missing(site) -> str | None:
     """Why the hosts' kernel cannot give swarm its ingress mesh and service VIPs, or None."""
-    if lab.hosts[lab.topology.hosts[0].name].exec(["test", "-e", "/proc/net/ip_vs"]).ok:
+    if site.first.exec(["test", "-e", "/proc/net/ip_vs"]).ok:
         return None
     return skips.limit("no-ipvs", "the kernel has no IPVS (/proc/net/ip_vs), which swarm's "
                                   "ingress and service VIPs need")
@@ -45,10 +45,18 @@ class Overlay(Scheme):
                     for n in topo.networks if n.subnet.overlaps(SUBNET)]
         problems += [(f"hosts.{h.name}.subnet", f"{h.subnet} overlaps the overlay network {SUBNET}")
                      for h in topo.hosts if h.subnet and h.subnet.overlaps(SUBNET)]
+        # Every container in mode bridge takes an overlay address, as does each host's load
+        # balancer endpoint; the gateway, network and broadcast addresses are not handed out.
+        bridged = [c.name for c in topo.containers if c.mode == "bridge"]
+        room = SUBNET.num_addresses - 3 - len(topo.hosts)
+        if len(bridged) > room:
+            problems.append(("containers", f"{len(bridged)} containers in mode 'bridge' join the overlay "
+                                           f"network {SUBNET}, which has room for {room} on {len(topo.hosts)} "
+                                           f"hosts (one load-balancer address each); allowed: at most {room}"))
         return problems
 
-    def after_engines(self, lab) -> None:
-        topo = lab.topology
+    def after_engines(self, site, runtime) -> None:
+        topo = site.topology
         first = topo.hosts[0].name
-        lab.runtime.form_cluster(first, {h.name: str(topo.underlay_address(h.name).ip) for h in topo.hosts})
-        lab.runtime.create_network(first, NetworkSpec(self.network, "overlay", str(SUBNET), attachable=True))
+        runtime.form_cluster(first, {h.name: str(topo.underlay_address(h.name).ip) for h in topo.hosts})
+        runtime.create_network(first, NetworkSpec(self.network, "overlay", str(SUBNET), attachable=True))

@@ -9,6 +9,7 @@ the caller adds the file name.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 import types
@@ -25,6 +26,13 @@ _IP_TYPES = {
                               lambda v: _interface(v)),
     ipaddress.IPv4Address: ("an IPv4 address such as 198.18.0.254", ipaddress.IPv4Address),
 }
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, object]:
+    """A model class's resolved type hints: resolving them is slow, and a large topology
+    builds thousands of containers of one class."""
+    return typing.get_type_hints(cls)
 
 
 def _interface(value: str) -> ipaddress.IPv4Interface:
@@ -47,7 +55,7 @@ class Builder:
         if not isinstance(data, dict):
             self.fail(path or "(top level)", f"must be a mapping, got {_kind(data)}")
             return None
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls) if not _internal(f)}
         settable = [n for n in fields if n != "name" or name is None]
         for key in data:

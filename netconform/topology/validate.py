@@ -28,6 +28,8 @@ def validate(topo: Topology) -> list[Problem]:
     problems += scheme.validate(topo)
     problems += _addresses(topo, scheme.on_underlay)
     problems += _containers(topo)
+    if not problems:  # room is counted on a plan that is otherwise sound
+        problems += _room(topo, scheme)
     problems += _rules(topo)
     return problems
 
@@ -116,7 +118,11 @@ def _containers(topo: Topology) -> list[Problem]:
             problems.append((f"{path}.container", "is required with mode 'container' and allowed only there"))
         elif c.container is not None:
             target = by_name.get(c.container)
-            if target is None or target.name == c.name:
+            if c.container == c.name:
+                problems.append((f"{path}.container", f"names {c.name!r} itself; a container cannot share "
+                                                      "its own namespace; allowed: another container on "
+                                                      f"{c.host!r}"))
+            elif target is None:
                 problems.append((f"{path}.container", _missing("container", c.container,
                                                                [x for x in topo.containers if x is not c])))
             elif target.host != c.host:
@@ -142,7 +148,10 @@ def _containers(topo: Topology) -> list[Problem]:
             source = by_name.get(link.source)
             if c.mode != "bridge":
                 problems.append((lpath, "links work on the default bridge only; allowed in mode: bridge"))
-            elif source is None or source is c:
+            elif source is c:
+                problems.append((lpath, f"links {c.name!r} to itself; allowed: another container in "
+                                        f"mode 'bridge' on {c.host!r}"))
+            elif source is None:
                 problems.append((lpath, _missing("container", link.source,
                                                  [x for x in topo.containers if x is not c])))
             elif source.host != c.host or source.mode != "bridge":
@@ -176,10 +185,45 @@ def _rules(topo: Topology) -> list[Problem]:
     return problems
 
 
+def _room(topo: Topology, scheme) -> list[Problem]:
+    """Every pool must hold the containers that take their address from it: a /29 with
+    eight containers is refused here, not by the engine halfway through building."""
+    problems = []
+    for host in topo.hosts:
+        plan = scheme.addressing(topo, host.name)
+        if plan is not None:
+            network, pool, gateway = plan
+            takers = [c.name for c in topo.containers if c.host == host.name and c.mode == "bridge"]
+            problems += _fits(f"hosts.{host.name}.subnet", pool, network, gateway, takers,
+                              f"in mode 'bridge' on {host.name}")
+    for net in topo.networks:
+        takers = [c.name for c in topo.containers if c.mode == "network" and c.network == net.name]
+        problems += _fits(f"networks.{net.name}.subnet", net.subnet, net.subnet, net.subnet[1], takers,
+                          f"on network {net.name}")
+    return problems
+
+
+def _fits(path: str, pool, network, gateway, takers: list[str], where: str) -> list[Problem]:
+    reserved = [a for a in (network.network_address, network.broadcast_address, gateway) if a in pool]
+    room = pool.num_addresses - len(set(reserved))
+    if len(takers) <= room:
+        return []
+    prefix = pool.prefixlen
+    while prefix > 0 and 2 ** (32 - prefix) - len(set(reserved)) < len(takers):
+        prefix -= 1
+    return [(path, f"{pool} has room for {room} container{'s' if room != 1 else ''} (its {pool.num_addresses} addresses less the "
+                   f"network's own, broadcast and gateway addresses), but {len(takers)} take an address "
+                   f"from it {where}: {_list(takers, 8)}; allowed: at most {room}, or a /{prefix} or larger")]
+
+
 def _missing(kind: str, name: str, items) -> str:
     names = [i.name for i in items]
-    return f"{kind} {name!r} does not exist; allowed: {_list(names) if names else '(none defined)'}"
+    return f"{kind} {name!r} does not exist; allowed: {_list(names, 20) if names else '(none defined)'}"
 
 
-def _list(values) -> str:
-    return ", ".join(str(v) for v in values)
+def _list(values, most: int | None = None) -> str:
+    """Values for a message; past ``most`` of them (a generated lab's hundreds), a count."""
+    values = [str(v) for v in values]
+    if most is not None and len(values) > most:
+        return ", ".join(values[:most]) + f" and {len(values) - most} more"
+    return ", ".join(values)

@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     docker.io iptables iperf3 sockperf busybox-static iproute2 util-linux procps \
-    iputils-ping tcpdump ethtool openvswitch-switch chromium \
+    iputils-ping tcpdump ethtool openvswitch-switch chromium gcc libc6-dev \
     python3 python3-venv >/dev/null
 # The VM providers: vagrant-libvirt, QEMU, and what building the box from Debian packages
 # takes.  libvirt without libvirt-daemon-system: each lab starts a libvirtd of its own inside

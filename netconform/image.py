@@ -1,9 +1,12 @@
 """The lab's container image, built locally (there is no registry here).
 
 busybox-static (shell, ping, nc, httpd, nslookup, ip), iperf3 and
-sockperf (when installed) with the libraries ``ldd`` names, and two scripts: ``/serve`` starts the whoami web
-service on the ports a container serves, ``/www/cgi-bin/whoami`` answers
-with the server's hostname and the peer address it saw.  The tarball is
+sockperf (when installed) with the libraries ``ldd`` names, ``/prober``
+(``image/prober.c``, compiled static with this machine's C compiler, also
+run as it is by hosts that share this machine's file system), which runs a
+node's whole list of probes from one process and serves the whoami answer
+(the server's hostname and the peer address it saw), and ``/serve``, which
+starts that service on the ports a container serves.  The tarball is
 cached under ``~/.cache/netconform`` by a digest of everything in it, so it
 is built once per change of its inputs, then imported into each engine.
 """
@@ -20,7 +23,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-RECIPE = 2  # bump when the layout below changes
+RECIPE = 4  # bump when the layout below changes
 # iperf3 for throughput; sockperf (optional) for TCP request/response latency.
 MEASURING_TOOLS = ("iperf3", "sockperf")
 HERE = Path(__file__).parent / "image"
@@ -43,7 +46,24 @@ def cache_dir() -> Path:
 
 
 def missing_tools() -> list[str]:
-    return [tool for tool in ("busybox", "iperf3", "ldd") if shutil.which(tool) is None]
+    return [tool for tool in ("busybox", "iperf3", "ldd", "cc") if shutil.which(tool) is None]
+
+
+def prober() -> Path:
+    """The prober, compiled once per change of its source or of the compiler."""
+    source = HERE / "prober.c"
+    compiler = subprocess.run(["cc", "--version"], capture_output=True, text=True, check=True).stdout
+    digest = hashlib.sha256(source.read_bytes() + compiler.encode()).hexdigest()[:16]
+    binary = cache_dir() / f"prober-{digest}"
+    if not binary.exists():
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        partial = binary.with_suffix(f".{os.getpid()}.part")
+        done = subprocess.run(["cc", "-O2", "-static", "-o", str(partial), str(source)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"cc could not build {source}: {done.stderr.strip()}")
+        partial.rename(binary)  # atomic: parallel workers may race here
+    return binary
 
 
 def _binaries() -> list[Path]:
@@ -62,7 +82,7 @@ def build() -> Image:
     binaries = _binaries()
     scripts = sorted(HERE.iterdir())
     digest = hashlib.sha256(f"recipe {RECIPE}".encode())
-    for path in binaries + scripts:
+    for path in [*binaries, *scripts, prober()]:
         digest.update(str(path).encode() + b"\0" + path.read_bytes())
     image = Image(cache_dir() / f"probe-{digest.hexdigest()[:16]}.tar", digest.hexdigest())
     if not image.tarball.exists():
@@ -78,7 +98,7 @@ def _write(path: Path, binaries: list[Path]) -> None:
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True,
                              check=True).stdout.split()
     with tarfile.open(path, "w") as tar:
-        for directory in ("bin", "usr", "usr/bin", "etc", "tmp", "www", "www/cgi-bin", "root"):
+        for directory in ("bin", "usr", "usr/bin", "etc", "tmp", "root"):
             _add(tar, directory, kind=tarfile.DIRTYPE, mode=0o1777 if directory == "tmp" else 0o755)
         _add(tar, "bin/busybox", busybox.read_bytes(), mode=0o755)
         for applet in applets:
@@ -87,8 +107,7 @@ def _write(path: Path, binaries: list[Path]) -> None:
         for binary in binaries[1:]:
             _add(tar, str(binary).lstrip("/"), binary.read_bytes(), mode=0o755)
         _add(tar, "serve", (HERE / "serve").read_bytes(), mode=0o755)
-        _add(tar, "www/cgi-bin/whoami", (HERE / "whoami").read_bytes(), mode=0o755)
-        _add(tar, "www/index.html", b"netconform\n")
+        _add(tar, "prober", prober().read_bytes(), mode=0o755)
         _add(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         _add(tar, "etc/group", b"root:x:0:\n")
 

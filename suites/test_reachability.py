@@ -10,5 +10,5 @@ from netconform.measure import table
 
 def test_reachability(lab, matrix):
     wrong = matrix.wrong(expected=True)
-    assert not wrong, (f"{len(wrong)} promised probe(s) were blocked in {lab.id}:\n{table(wrong)}"
-                       f"{why_blocked(lab, wrong)}")
+    assert not wrong, (f"{len(wrong)} promised probe(s) were blocked in {lab.id}, each also when "
+                       f"retried alone ({matrix.pace}):\n{table(wrong)}{why_blocked(lab, wrong)}")

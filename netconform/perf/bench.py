@@ -134,7 +134,7 @@ def paused_web_server(node: Node, port: int):
     try:
         yield
     finally:
-        node.exec(["sh", "-c", f"httpd -f -p {port} -h /www >/dev/null 2>&1 & echo $! > {pidfile}"])
+        node.exec(["sh", "-c", f"/prober serve {port} >/dev/null 2>&1 & echo $! > {pidfile}"])
 
 
 def path_throughput(lab, path, settings: Settings) -> list[Measurement]:

@@ -35,8 +35,11 @@ class Report:
 
     def record_matrix(self, lab: Lab, matrix: Matrix) -> None:
         self._lab(lab.id)["matrix"] = [
-            {**asdict(v.probe), "promised": v.expected, "reached": v.reached, "answer": v.answer}
+            {**asdict(v.probe), "promised": v.expected, "reached": v.reached, "answer": v.answer,
+             **({"why": v.why} if v.why else {})}
             for v in matrix.verdicts]
+        if matrix.pace:
+            self._lab(lab.id)["pace"] = {**asdict(matrix.pace), "said": str(matrix.pace)}
 
     def record_check(self, lab_id: str, check: str, outcome: str, message: str) -> None:
         self._lab(lab_id)["checks"][check] = {"outcome": outcome, "message": message}
@@ -65,6 +68,7 @@ class Report:
             out += [f"## {lab_id}", "", entry.get("description", ""), "",
                     f"Scheme: {entry.get('scheme', '?')}, realised as {entry.get('realised', '?')}.", "",
                     f"Checks: {summary}", "",
+                    *([f"Matrix measured with {entry['pace']['said']}.", ""] if entry.get("pace") else []),
                     "| check | outcome | detail |", "|---|---|---|"]
             for check, result in entry["checks"].items():
                 out.append(f"| {check} | {result['outcome']} | {_cell(result['message'])[:160]} |")

@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
 # Install what netconform needs on Debian (as root): system packages and a
 # virtualenv in .venv with netconform installed in editable mode.
+#   bash setup.sh            everything, the vagrant provider's tool chain and box included
+#   bash setup.sh --no-vm    without them: enough for the netns provider (CI jobs without VMs)
 set -euo pipefail
 cd "$(dirname "$0")"
+vm=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-vm) vm=0 ;;
+        *) echo "setup.sh: unknown option '$arg'; allowed: --no-vm" >&2; exit 2 ;;
+    esac
+done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     docker.io iptables iperf3 sockperf busybox-static iproute2 util-linux procps \
     iputils-ping tcpdump ethtool openvswitch-switch chromium gcc libc6-dev \
     python3 python3-venv >/dev/null
-# The VM providers: vagrant-libvirt, QEMU, and what building the box from Debian packages
-# takes.  libvirt without libvirt-daemon-system: each lab starts a libvirtd of its own inside
-# its sandbox, and no system-wide daemon or default network touches the root namespace.
-apt-get install -y -qq --no-install-recommends \
-    vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-    qemu-system-x86 qemu-utils \
-    dnsmasq-base openssh-client debootstrap extlinux e2fsprogs >/dev/null
-# The one thing of libvirt-daemon-system the lab's libvirtd needs: its QEMU user must exist,
-# though the lab runs QEMU as root (libvirt resolves the user before reading qemu.conf).
-getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
-getent passwd libvirt-qemu >/dev/null || useradd --system -g libvirt-qemu --no-create-home \
-    --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
+if [ "$vm" = 1 ]; then
+    # The VM providers: vagrant-libvirt, QEMU, and what building the box from Debian packages
+    # takes.  libvirt without libvirt-daemon-system: each lab starts a libvirtd of its own inside
+    # its sandbox, and no system-wide daemon or default network touches the root namespace.
+    apt-get install -y -qq --no-install-recommends \
+        vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+        qemu-system-x86 qemu-utils \
+        dnsmasq-base openssh-client debootstrap extlinux e2fsprogs >/dev/null
+    # The one thing of libvirt-daemon-system the lab's libvirtd needs: its QEMU user must exist,
+    # though the lab runs QEMU as root (libvirt resolves the user before reading qemu.conf).
+    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+    getent passwd libvirt-qemu >/dev/null || useradd --system -g libvirt-qemu --no-create-home \
+        --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
+fi
 # Node.js and npm for the Allure report (allure 3 from the npm registry), unless already there.
 command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -29,5 +40,5 @@ command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends node
 # sources list into ~/.cache/netconform/engines; the machine's apt and packages stay as they are).
 .venv/bin/netconform engines fetch
 # The vagrant provider's box (about 2 minutes once; cached until its package list changes).
-.venv/bin/netconform box
+[ "$vm" = 0 ] || .venv/bin/netconform box
 echo "netconform is set up: .venv/bin/pytest --list-topologies"

@@ -7,8 +7,9 @@ number of sources probe at once, sized to the machine's cores, so the
 answers do not depend on how large the lab is.  TCP probes fetch the
 whoami page, so an answer also says who served it and which peer address
 the server saw (the NAT checks read those).  A probe promised to reach that
-did not is tried again alone (nothing else in flight from its source, the
-full timeout) before it is reported; ``Pace`` says how the measurement was
+did not is tried again alone before it is reported: one source at a time,
+no other source probing, only retries in flight and each with the full
+timeout, so nothing of the first pass's load is left; ``Pace`` says how the measurement was
 paced and how many probes only a retry reached.  Hosts without the prober
 (machines over SSH) run the same probes as one busybox script.
 """
@@ -116,7 +117,7 @@ def measure(lab: Lab) -> Matrix:
     pacer, start = Pacer(neighbour_budget(), lambda: flush_neighbours(lab)), time.monotonic()
     outcomes = run(lab, probes, quick={p for p in probes if not promised[p]}, pacer=pacer)
     retry = [p for p in probes if promised[p] and not outcomes[p].reached]
-    again = run(lab, retry, inflight=1, pacer=pacer)
+    again = run(lab, retry, pacer=pacer, sources_at_once=1)
     outcomes.update(again)
     sources = len({p.source for p in probes})
     pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.values()),
@@ -143,8 +144,9 @@ def run_probes(lab: Lab, probes: list[Probe]) -> dict[Probe, str]:
 
 
 def run(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, quick: set[Probe] = frozenset(),
-        pacer: Pacer | None = None) -> dict[Probe, Outcome]:
-    """Every probe's outcome, each source's list run by one prober, ``at_once`` sources at a time.
+        pacer: Pacer | None = None, sources_at_once: int | None = None) -> dict[Probe, Outcome]:
+    """Every probe's outcome, each source's list run by one prober, ``sources_at_once``
+    sources at a time (``at_once`` unless told).
 
     ``quick`` probes are promised to be blocked: the prober may stop waiting for them early.
     Each source starts at a different place in the list of targets, so the sources probing at
@@ -160,7 +162,7 @@ def run(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, quick: set[Prob
     outcomes = {p: Outcome(False, why="no answer line") for p in probes}
     if not by_source:
         return outcomes
-    with ThreadPoolExecutor(at_once(len(by_source))) as pool:
+    with ThreadPoolExecutor(sources_at_once or at_once(len(by_source))) as pool:
         for source_probes, out in zip(by_source.values(), pool.map(
                 lambda item: _paced(pacer, lab, *item, inflight, quick), by_source.items()), strict=True):
             for line in out.splitlines():

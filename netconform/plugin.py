@@ -91,6 +91,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="iperf3 samples per path and metric in the bench suite (default: 3)")
     group.addoption("--bench-seconds", type=int, default=2, metavar="S",
                     help="seconds per iperf3 sample, after 1 s of omitted warm-up (default: 2)")
+    group.addoption("--baseline-every", type=int, default=180, metavar="S",
+                    help="measure the baseline (a raw veth pair) again before a lab's paths once the "
+                         "last one is S seconds old, so each ratio divides by a baseline measured "
+                         "close in time; compare.md reports its drift (default: 180)")
+    group.addoption("--bench-every-path", action="store_true",
+                    help="measure every lab's paths, even where another lab of the run already "
+                         "measured the same datapath (default: measure each datapath once and "
+                         "refer to it)")
     group.addoption("--strict-skips", action="store_true",
                     help="fail every skip but the user's own selection and the allowed environment "
                          "limits (see --allow-skip); the summary lists every skip and xfail")
@@ -116,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "bench: a benchmark (iperf3, latency); select with -m bench, "
                                        "leave out with -m 'not bench'")
     config.stash[_KEPT] = []
-    for option in ("bench_samples", "bench_seconds"):
+    for option in ("bench_samples", "bench_seconds", "baseline_every"):
         if getattr(config.option, option) < 1:
             raise pytest.UsageError(f"--{option.replace('_', '-')}: "
                                     f"{getattr(config.option, option)} is not allowed; allowed: 1 or more")

@@ -3,7 +3,9 @@
 Selected with ``-m bench`` (and part of the default full run).  Figures
 are recorded, compared with the baseline measured in the same run, and
 written to compare.{json,md} and charts; tests never assert numbers, only
-that every path was measured.
+that every path was measured.  A path whose datapath another lab of the run
+already measured (``perf.paths.datapath``) is recorded as that lab's, not
+measured again, unless ``--bench-every-path``.
 """
 
 import json
@@ -11,23 +13,42 @@ import json
 import allure
 import pytest
 
-from netconform.perf.bench import path_round_trips, path_throughput
-from netconform.reporting.compare import Record
-from netconform.perf.paths import bench_paths
+from netconform.perf.bench import Measurement, path_round_trips, path_throughput
+from netconform.perf.paths import bench_paths, datapath
+from netconform.reporting.compare import Origin, Record
 
 pytestmark = pytest.mark.bench
 
 
-def _record(lab, comparison, path, measurements):
+def _measure(request, lab, comparison, baseline, path, measure) -> list[Measurement]:
+    """The path's measurements (``measure``), recorded; or, where another lab of the run
+    measured the same datapath, records naming that lab and no measurement."""
     mtu = _mtu(lab, path.source, path.address)
-    for m in measurements:
+    key = (request.function.__name__, *datapath(lab, path, mtu))
+    origin = comparison.origins.get(key)
+    route = f"{path.source} -> {path.target}"
+    if origin and not request.config.option.bench_every_path:
+        for metric, unit in origin.metrics:
+            comparison.records.append(Record(lab.id, lab.topology.name, lab.topology.scheme, lab.provider_name,
+                                             lab.runtime_name, mtu, Measurement(path.kind, route, metric, unit,
+                                                                                None, ()),
+                                             same_as=origin, baseline=baseline))
+        allure.attach(f"{path}: the same datapath as {origin.lab} ({origin.route}), measured there: "
+                      + ", ".join(key[1:]), name=f"{path.kind}: measured in {origin.topology}",
+                      attachment_type=allure.attachment_type.TEXT)
+        return []
+    found = measure(lab, path)
+    if not any(m.error for m in found):
+        comparison.origins[key] = Origin(lab.id, lab.topology.name, route, tuple((m.metric, m.unit) for m in found))
+    for m in found:
         comparison.records.append(Record(lab.id, lab.topology.name, lab.topology.scheme,
-                                         lab.provider_name, lab.runtime_name, mtu, m))
+                                         lab.provider_name, lab.runtime_name, mtu, m, baseline=baseline))
         for i, raw in enumerate(m.raw):
             allure.attach(raw, name=f"{m.path} {m.metric} sample {i + 1} (iperf3 -J)",
                           attachment_type=allure.attachment_type.JSON)
         if m.raw:
             comparison.versions.setdefault("iperf3", json.loads(m.raw[0])["start"]["version"])
+    return found
 
 
 def _mtu(lab, node_name, address):
@@ -46,25 +67,25 @@ def _versions(lab, comparison):
         comparison.versions.setdefault("openvswitch", out.split()[-1] if out else "?")
 
 
-def test_throughput(lab, baseline, bench_settings, comparison):
+def test_throughput(request, lab, baseline, bench_settings, comparison):
     """TCP one stream and parallel streams, UDP at a fixed rate, on each path."""
     _versions(lab, comparison)
     paths = bench_paths(lab)
     assert paths, f"{lab.id} offers no path to measure"
     problems = []
     for path in paths:
-        found = path_throughput(lab, path, bench_settings)
-        _record(lab, comparison, path, found)
+        found = _measure(request, lab, comparison, baseline, path,
+                         lambda lab, path: path_throughput(lab, path, bench_settings))
         problems += [f"{path} {m.metric}: {m.error or 'nothing got through'}" for m in found
                      if m.error or not m.summary.median]
     assert not problems, "\n".join(problems)
 
 
-def test_latency(lab, baseline, bench_settings, comparison):
+def test_latency(request, lab, baseline, bench_settings, comparison):
     """ICMP round trips and TCP request/response round trips (p50, p90, p99) on each path."""
     problems = []
     for path in bench_paths(lab):
-        found = path_round_trips(lab, path, bench_settings)
-        _record(lab, comparison, path, found)
+        found = _measure(request, lab, comparison, baseline, path,
+                         lambda lab, path: path_round_trips(lab, path, bench_settings))
         problems += [f"{path} {m.metric}: {m.error}" for m in found if m.error]
     assert not problems, "Failed measurements (recorded as failed in compare.json):\n" + "\n".join(problems)

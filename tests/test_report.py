@@ -23,11 +23,12 @@ CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disabl
 
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
-    """A short real bench run of two schemes, with Allure results and compare files."""
+    """A short real bench run of two schemes and a topology whose paths bridge's measure, with
+    the baseline measured before every test, Allure results and compare files."""
     out = tmp_path_factory.mktemp("run")
-    result = run_pytest("-m", "bench", "--topology=bridge,vxlan", "--bench-samples=1",
-                        "--bench-seconds=1", f"--report-dir={out}", f"--alluredir={out}/allure-results",
-                        "suites")
+    result = run_pytest("-m", "bench", "--topology=bridge,container,vxlan", "--bench-samples=1",
+                        "--bench-seconds=1", "--baseline-every=1", f"--report-dir={out}",
+                        f"--alluredir={out}/allure-results", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     return out
 
@@ -43,7 +44,7 @@ def test_compare_json_has_every_path_with_its_figures(bench_run):
                 "provider", "runtime", "topology", "scheme"} <= record.keys()
         assert {"kernel", "iperf3", "docker"} <= record["versions"].keys()
     assert {b["metric"] for b in data["baseline"]} >= {"tcp", "tcp-parallel", "udp", "icmp-rtt"}
-    every = data["baseline"] + data["records"]
+    every = data["baseline"] + [r for r in data["records"] if not r["same_path_as"]]
     assert all(r["error"] is None for r in every), [r["error"] for r in every if r["error"]]
     udp = [r for r in every if r["metric"] == "udp"]
     assert udp and all(None not in r["extra"]["lost_percent"] + r["extra"]["jitter_ms"] for r in udp)
@@ -51,6 +52,28 @@ def test_compare_json_has_every_path_with_its_figures(bench_run):
     assert all(r["ci95"] is None for r in every if r["n"] == 1 or r["unit"] == "us")
     assert all(r["extra"]["round_trips"] == r["n"] > 1 for r in every if r["unit"] == "us")
     assert (bench_run / "throughput.svg").read_text().startswith("<svg")
+
+
+def test_a_datapath_is_measured_once_and_referred_to(bench_run):
+    """container's paths are bridge's (Docker's default bridge, same engine and ends): its
+    records name bridge's and carry no figures of their own; vxlan's are its own."""
+    data = json.loads((bench_run / "compare.json").read_text())
+    container = [r for r in data["records"] if r["topology"] == "container"]
+    assert {r["path"] for r in container} == {"same-host", "to-ext"}
+    assert all(r["same_path_as"]["topology"] == "bridge" and r["median"] is None for r in container)
+    bridge = {(r["path"], r["metric"]) for r in data["records"] if r["topology"] == "bridge"}
+    assert {(r["path"], r["metric"]) for r in container} == bridge
+    assert not any(r["same_path_as"] for r in data["records"] if r["topology"] in ("bridge", "vxlan"))
+    assert "same datapath as bridge (c1 -> c2), measured there" in (bench_run / "compare.md").read_text()
+
+
+def test_the_baseline_is_measured_close_in_time_and_its_drift_reported(bench_run):
+    data = json.loads((bench_run / "compare.json").read_text())
+    times = sorted({b["at_seconds"] for b in data["baseline"]})
+    assert len(times) >= 4  # --baseline-every=1: before each lab's tests
+    assert {r["baseline"] for r in data["records"]} <= {b["baseline"] for b in data["baseline"]}
+    assert len({r["baseline"] for r in data["records"]}) > 1
+    assert "Baseline drift" in (bench_run / "compare.md").read_text()
 
 
 def test_html_report_keeps_history(bench_run, tmp_path):

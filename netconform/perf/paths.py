@@ -4,6 +4,12 @@ same-host: container to container on one host; to-ext: a container to
 ext (through its host's NAT, or directly where the scheme puts it on the LAN); ext-to-published: ext to a published port
 (DNAT); cross-host: container to container on another host through the
 scheme; underlay: host to host on the LAN.
+
+Many topologies offer the same path: two containers on Docker's default
+bridge of one engine are realised identically in bridge, container and
+portmap.  ``datapath`` names what decides a path's figures, so that a run
+measures each realisation once and the other labs refer to that figure
+(``--bench-every-path`` measures every lab's own).
 """
 
 from __future__ import annotations
@@ -28,6 +34,30 @@ class BenchPath:
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.source} -> {self.target}"
+
+
+def datapath(lab: Lab, path: BenchPath, mtu: int | None) -> tuple[str, ...]:
+    """What a path's figures depend on: its kind, the provider, the engine, how the scheme
+    realises it, each end (a container's mode, network and engine options, whether it has
+    links or published ports, which add firewall rules) and the MTU the source sends with.
+    Two paths with equal datapaths in one run are the same machinery; anything the lab
+    could make differ is part of the key, so sharing errs towards measuring twice."""
+    scheme = lab.scheme
+    realised = ("the hosts' NICs on the LAN" if path.kind == "underlay" and not scheme.moves_underlay
+                else f"scheme {scheme.name}")
+    return (path.kind, lab.provider_name, lab.runtime.label, realised,
+            _end(lab, path.source), _end(lab, path.target), f"mtu {mtu}")
+
+
+def _end(lab: Lab, name: str) -> str:
+    if name not in lab.containers:
+        return "ext" if name == "ext" else "host"
+    topo = lab.topology
+    c = topo.container(name)
+    host = topo.host(c.host)
+    network = {"bridge": "the scheme's network", "network": "a user-defined network"}.get(c.mode, f"mode {c.mode}")
+    return (f"container on {network}, icc {host.icc}, userland-proxy {host.userland_proxy}, "
+            f"links {bool(c.links)}, publishes {bool(c.publish)}")
 
 
 def bench_paths(lab: Lab) -> list[BenchPath]:

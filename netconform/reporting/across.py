@@ -113,8 +113,10 @@ def _probes(entries: dict[str, dict]) -> list[dict]:
 def _measurements(records: list[dict], columns: dict[str, str]) -> list[dict]:
     """Throughput's median, latency's p50 per column, and each over the first column (in order)
     that has a figure for the path: that row's reference.  A failed measurement is None, never
-    zero; a column that did not measure the path is left out of ``measured``."""
-    by_lab = {column: {(r["path"], r["metric"]): r for r in records if r["lab"] == lab_id}
+    zero; a column that did not measure the path (or that only refers to another lab's
+    figure, measured once for an identical datapath) is left out of ``measured``."""
+    by_lab = {column: {(r["path"], r["metric"]): r for r in records
+                       if r["lab"] == lab_id and not r.get("same_path_as")}
               for column, lab_id in columns.items()}
     rows = []
     for key in dict.fromkeys(k for found in by_lab.values() for k in found):

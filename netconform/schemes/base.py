@@ -57,6 +57,9 @@ class Scheme:
     on_underlay = False
     # The address space host subnets must be slices of (Weave Net's plan), or None: any.
     plan: ipaddress.IPv4Network | None = None
+    # Whether the scheme rewires the hosts' underlay NICs (enslaves them, puts them in a
+    # switch): then host-to-host figures are the scheme's own, not the LAN's (perf.paths).
+    moves_underlay = False
     # How the scheme was realised, for the report.
     realised = "Docker's default bridge on each host"
 

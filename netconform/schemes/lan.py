@@ -25,6 +25,7 @@ class LinuxBridge(Scheme):
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
                       wire="plain", published_via="proxy")
     bridge, on_underlay = "br0", True
+    moves_underlay = True  # the NIC is enslaved to br0
     realised = "Linux bridge br0 with the underlay NIC enslaved and the underlay address moved onto it"
 
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:
@@ -53,6 +54,7 @@ class Macvlan(Scheme):
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
                       host_reaches_own=False, own_reach_host=False, wire="plain")
     network, on_underlay = "macvlan", True
+    moves_underlay = True  # the NIC is the macvlan parent: every frame passes its receive handler
     realised = "Docker macvlan network (bridge mode) on the underlay NIC"
 
     def missing(self) -> str | None:

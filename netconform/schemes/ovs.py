@@ -35,6 +35,7 @@ class OvsGre(Scheme):
     description = "Per-host Open vSwitch bridges joined by a full mesh of GRE tunnels."
     # Inner MTU with room for outer IP 20 + GRE 4 + inner Ethernet 14, and to spare.
     promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1400, wire="gre")
+    moves_underlay = True  # the NIC is a port of the switch br-phy
 
     def realised_in(self, site, version) -> str:
         return f"Open vSwitch, {datapath(site, site.topology.hosts[0].name)} datapath, GRE ports, split-horizon flows"

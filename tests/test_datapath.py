@@ -1,0 +1,38 @@
+"""Which bench paths count as one datapath, measured once per run (perf.paths.datapath)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from netconform.perf.paths import BenchPath, datapath
+from netconform.schemes import SCHEMES
+from netconform.shipped import shipped
+from netconform.topology.load import load
+
+
+def _key(topology: str, kind: str, source: str, target: str, mtu: int = 1500, engine: str = "docker"):
+    topo = load(shipped("topologies") / f"{topology}.yaml")
+    lab = SimpleNamespace(topology=topo, scheme=SCHEMES[topo.scheme], provider_name="netns",
+                          runtime=SimpleNamespace(label=engine), containers={c.name: None for c in topo.containers})
+    return datapath(lab, BenchPath(kind, source, target, "192.0.2.1"), mtu)
+
+
+def test_the_default_bridge_is_one_datapath_in_every_local_topology():
+    assert _key("bridge", "same-host", "c1", "c2") == _key("container", "same-host", "app", "c1")
+    assert _key("bridge", "to-ext", "c1", "ext") == _key("none", "to-ext", "c1", "ext")
+
+
+def test_whatever_could_change_the_figures_keeps_paths_apart():
+    bridge = _key("bridge", "same-host", "c1", "c2")
+    assert bridge != _key("bridge", "same-host", "c1", "c2", engine="docker-28.5")
+    assert bridge != _key("bridge", "same-host", "c1", "c2", mtu=1450)
+    assert bridge != _key("host-gw", "same-host", "c1", "c2")  # the scheme's own rules
+    assert bridge != _key("user-defined", "same-host", "f1", "f2")  # another network
+    assert _key("bridge", "to-ext", "c1", "ext") != _key("link", "to-ext", "db", "ext")  # icc off
+    assert _key("bridge", "to-ext", "c1", "ext") != _key("portmap", "to-ext", "web", "ext")  # publishes
+
+
+def test_the_underlay_is_shared_unless_the_scheme_rewires_the_nics():
+    assert _key("vxlan", "underlay", "h1", "h2") == _key("host-gw", "underlay", "h1", "h2")
+    for rewired in ("linux-bridge", "ovs", "macvlan"):
+        assert _key("vxlan", "underlay", "h1", "h2") != _key(rewired, "underlay", "h1", "h2"), rewired

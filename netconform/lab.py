@@ -109,7 +109,8 @@ class Lab:
         mark = time.monotonic()
         try:
             try:
-                self.runtime.down()
+                if not self.provider.hosts_end_with_sandbox:  # else closing the sandbox ends it all
+                    self.runtime.down()
             finally:
                 self.provider.down()
         finally:

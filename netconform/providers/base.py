@@ -22,6 +22,9 @@ class Provider(Protocol):
     name: str
     local_kernel: bool  # hosts run this machine's kernel (its probes and cached engine builds apply)
     workdir: str  # where daemons keep state on a host
+    # The hosts are the sandbox's own namespaces: closing it ends every process on them and
+    # frees their state (engines, containers, rules), so the lab need not stop them first.
+    hosts_end_with_sandbox: bool
     teardown: str | None  # what leaving does beyond closing the sandbox, for the plan
 
     def missing(self) -> str | None: ...

@@ -53,6 +53,7 @@ class NetnsProvider:
 
     # -- what a dry run shows (plan.py) ------------------------------------------------
     workdir = "/run/lab"  # the sandbox's own tmpfs
+    hosts_end_with_sandbox = True  # namespaces, processes and /run/lab of the sandbox
     teardown: str | None = None  # nothing beyond closing the sandbox
 
     def describe(self, topo: Topology) -> str:

@@ -94,6 +94,7 @@ class VagrantProvider:
 
     # -- what a dry run shows (plan.py) ------------------------------------------------
     workdir = "/var/lib/netconform"
+    hosts_end_with_sandbox = False  # guests' engines are stopped before the VMs go
     teardown: str | None = None  # the guests go with the sandbox's libvirtd
 
     def describe(self, topo: Topology) -> str:

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Wall time of the two runs people wait for, against their targets, and where it goes.
+
+    python bench/runs.py [--repeat N]          the inner loop: pytest --topology=bridge -m "not bench"
+    python bench/runs.py --default             also the default run: pytest --topology=all (once)
+
+Each run is a real pytest process, timed from outside.  Printed per run:
+the wall time (median of N for the inner loop), what pytest itself
+reported, the start-up before it (interpreter, imports, collection), and
+pytest's durations summed by phase (setup holds building labs and
+measuring matrices, teardown removing them) and by suite half
+(conformance, benchmarks).  Targets: inner loop under 2.5 s, default run
+under 8 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+INNER = (["--topology=bridge", "-m", "not bench"], 2.5)
+DEFAULT = (["--topology=all"], 8 * 60.0)
+DURATION = re.compile(r"^([0-9.]+)s (setup|call|teardown)\s+(\S+)", re.M)
+
+
+def timed(args: list[str]) -> dict:
+    """One pytest run: wall seconds, pytest's own seconds, and durations by phase and half."""
+    with tempfile.TemporaryDirectory() as out:
+        argv = [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", "--durations=0",
+                "-vv", f"--report-dir={out}"]
+        start = time.monotonic()
+        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+        wall = time.monotonic() - start
+    reported = re.search(r" in ([0-9.]+)s", done.stdout.splitlines()[-1] if done.stdout else "")
+    phases = dict.fromkeys(("setup", "call", "teardown"), 0.0)
+    halves = {"conformance": 0.0, "benchmarks": 0.0}
+    for seconds, phase, test in DURATION.findall(done.stdout):
+        phases[phase] += float(seconds)
+        halves["benchmarks" if "test_bench.py" in test else "conformance"] += float(seconds)
+    return {"wall": wall, "pytest": float(reported.group(1)) if reported else None, "phases": phases,
+            "halves": halves, "rc": done.returncode, "tail": done.stdout.splitlines()[-1:]}
+
+
+def report(name: str, args: list[str], target: float, runs: list[dict]) -> bool:
+    wall = statistics.median(r["wall"] for r in runs)
+    last = runs[-1]
+    ok = wall < target and all(r["rc"] == 0 for r in runs)
+    print(f"{name}: pytest {' '.join(args)}")
+    each = ", ".join(f"{r['wall']:.2f}" for r in runs)
+    print(f"  wall {wall:.2f} s (median of {len(runs)}: {each}); "
+          f"target under {target:.1f} s: {'met' if wall < target else 'MISSED'}")
+    if last["pytest"] is not None:
+        print(f"  start-up before pytest's clock {last['wall'] - last['pytest']:.2f} s, pytest {last['pytest']:.2f} s")
+    print("  durations: " + ", ".join(f"{k} {v:.2f} s" for k, v in last["phases"].items())
+          + "; " + ", ".join(f"{k} {v:.1f} s" for k, v in last["halves"].items()))
+    for r in runs:
+        if r["rc"]:
+            print(f"  a run failed (exit {r['rc']}): {' '.join(r['tail'])}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="inner-loop runs (default 5)")
+    parser.add_argument("--default", action="store_true", help="also time the default run (minutes)")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat: {args.repeat} is not allowed; allowed: 1 or more")
+    ok = report("inner loop", INNER[0], INNER[1], [timed(INNER[0]) for _ in range(args.repeat)])
+    if args.default:
+        ok = report("default run", DEFAULT[0], DEFAULT[1], [timed(DEFAULT[0])]) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

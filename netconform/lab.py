@@ -54,6 +54,9 @@ class Lab:
     runtime_options: dict = field(default_factory=dict)  # e.g. the docker runtime's engine build
     start_sandbox: Callable[[str], Sandbox] = Sandbox.start  # the dry run passes one that starts nothing
     site: Site | None = None  # the provider's hosts, once they are up
+    # Told each step of bringing the lab up and down as it ends, for people watching (a
+    # line per phase: minutes on VMs); the pytest plugin passes its terminal reporter's.
+    progress: Callable[[str], None] = lambda text: None
 
     def __post_init__(self) -> None:
         self.provider: Provider = registry.load("provider", self.provider_name, **self.provider_options)
@@ -94,14 +97,24 @@ class Lab:
                 raise Unavailable(reason)
         self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
+        hosts = len(self.topology.hosts)
+        self._told(f"{hosts} host{'s' * (hosts != 1)} up on {self.provider_name}", self.phases.sandbox + self.phases.hosts)
         self.scheme.before_engines(self.site)
         self.phases.scheme, mark = time.monotonic() - mark, time.monotonic()
         self.runtime.start_engines(self.site, self.scheme)
         self.phases.runtime, mark = time.monotonic() - mark, time.monotonic()
+        self._told(f"engines started ({self.runtime.label})", self.phases.scheme + self.phases.runtime)
         self.scheme.after_engines(self.site, self.runtime)
-        self.phases.scheme, mark = self.phases.scheme + time.monotonic() - mark, time.monotonic()
+        scheme_after, mark = time.monotonic() - mark, time.monotonic()
+        self.phases.scheme += scheme_after
+        self._told(f"scheme {self.scheme.name} set up", scheme_after)
         self.containers = self.runtime.populate()
-        self.phases.runtime += time.monotonic() - mark
+        populated = time.monotonic() - mark
+        self.phases.runtime += populated
+        self._told(f"{len(self.containers)} containers started", populated)
+
+    def _told(self, what: str, seconds: float) -> None:
+        self.progress(f"{self.id}: {what} ({seconds:.1f} s)")
 
     def down(self) -> None:
         if self.sandbox is None or self.kept:
@@ -116,6 +129,7 @@ class Lab:
         finally:
             self.sandbox.close()
             self.phases.down = time.monotonic() - mark
+            self._told("torn down", self.phases.down)
 
     def keep(self) -> None:
         """Leave the lab running after this process exits; ``kill <sandbox pid>`` removes it."""

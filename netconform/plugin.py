@@ -11,6 +11,10 @@ its tests, torn down before the next one is built.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +37,7 @@ _SPECS = pytest.StashKey[list["LabSpec"]]()
 _KEPT = pytest.StashKey[list[Lab]]()
 _ALLOWED = pytest.StashKey[set[str]]()
 _FAULT = pytest.StashKey["faults.Fault | None"]()
+_STARTED = pytest.StashKey[float]()
 REPORT = pytest.StashKey["Report | None"]()
 
 
@@ -48,11 +53,11 @@ class LabSpec:
     vagrant_box: str | None = None  # a public box instead of the one netconform builds
     engine: str = engines.SYSTEM  # the docker runtime's engine build (--engine)
 
-    def lab(self) -> Lab:
+    def lab(self, progress: Callable[[str], None] = lambda text: None) -> Lab:
         options = {"ssh": {"inventory": self.inventory}, "vagrant": {"box": self.vagrant_box}}
         return Lab(self.topology, self.provider, self.runtime,
                    provider_options=options.get(self.provider, {}),
-                   runtime_options={"build": engines.resolve(self.engine)})
+                   runtime_options={"build": engines.resolve(self.engine)}, progress=progress)
 
     @property
     def id(self) -> str:
@@ -124,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "bench: a benchmark (iperf3, latency); select with -m bench, "
                                        "leave out with -m 'not bench'")
     config.stash[_KEPT] = []
+    config.stash[_STARTED] = time.monotonic()
     for option in ("bench_samples", "bench_seconds", "baseline_every"):
         if getattr(config.option, option) < 1:
             raise pytest.UsageError(f"--{option.replace('_', '-')}: "
@@ -295,7 +301,7 @@ def _allure_labels(request: pytest.FixtureRequest) -> None:
 def lab(request: pytest.FixtureRequest):
     """A live lab for the topology this test is parametrised with."""
     spec: LabSpec = request.param
-    built = spec.lab()
+    built = spec.lab(progress=lambda text: say(request.config, text))
     reason = built.missing()
     if reason:
         pytest.skip(reason)
@@ -313,6 +319,20 @@ def lab(request: pytest.FixtureRequest):
                 request.config.stash[_KEPT].append(built)
     except Unavailable as err:  # probed on the hosts, before any engine; the lab is torn down
         pytest.skip(str(err))
+
+
+def say(config: pytest.Config, text: str) -> None:
+    """A progress line (a lab's phase, a measured path) through pytest's terminal reporter,
+    with the session's elapsed time; none with -q, and none from xdist workers, whose output
+    no one sees (their controller reports each test as it ends)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.option.verbose < 0 or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")  # a fixture's output is captured
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        if getattr(reporter._tw, "width_of_current_line", 0):  # after a test's dot, not on its line
+            reporter.write("\n")
+        reporter.write_line(f"[{time.monotonic() - config.stash[_STARTED]:7.1f} s] {text}")
 
 
 class ReportHooks:

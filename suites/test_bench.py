@@ -9,12 +9,14 @@ measured again, unless ``--bench-every-path``.
 """
 
 import json
+import time
 
 import allure
 import pytest
 
 from netconform.perf.bench import Measurement, path_round_trips, path_throughput
 from netconform.perf.paths import bench_paths, datapath
+from netconform.plugin import say
 from netconform.reporting.compare import Origin, Record
 
 pytestmark = pytest.mark.bench
@@ -33,11 +35,16 @@ def _measure(request, lab, comparison, baseline, path, measure) -> list[Measurem
                                              lab.runtime_name, mtu, Measurement(path.kind, route, metric, unit,
                                                                                 None, ()),
                                              same_as=origin, baseline=baseline))
+        say(request.config, f"{lab.id} {request.function.__name__}: {path}: the same datapath as "
+                            f"{origin.topology} ({origin.route}), measured there")
         allure.attach(f"{path}: the same datapath as {origin.lab} ({origin.route}), measured there: "
                       + ", ".join(key[1:]), name=f"{path.kind}: measured in {origin.topology}",
                       attachment_type=allure.attachment_type.TEXT)
         return []
+    start = time.monotonic()
     found = measure(lab, path)
+    say(request.config, f"{lab.id} {request.function.__name__}: {path}: {', '.join(m.metric for m in found)} "
+                        f"({time.monotonic() - start:.1f} s)")
     if not any(m.error for m in found):
         comparison.origins[key] = Origin(lab.id, lab.topology.name, route, tuple((m.metric, m.unit) for m in found))
     for m in found:

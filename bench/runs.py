@@ -20,7 +20,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,12 +31,10 @@ DURATION = re.compile(r"^([0-9.]+)s (setup|call|teardown)\s+(\S+)", re.M)
 
 def timed(args: list[str]) -> dict:
     """One pytest run: wall seconds, pytest's own seconds, and durations by phase and half."""
-    with tempfile.TemporaryDirectory() as out:
-        argv = [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", "--durations=0",
-                "-vv", f"--report-dir={out}"]
-        start = time.monotonic()
-        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
-        wall = time.monotonic() - start
+    argv = [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", "--durations=0", "-vv"]
+    start = time.monotonic()
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+    wall = time.monotonic() - start
     reported = re.search(r" in ([0-9.]+)s", done.stdout.splitlines()[-1] if done.stdout else "")
     phases = dict.fromkeys(("setup", "call", "teardown"), 0.0)
     halves = {"conformance": 0.0, "benchmarks": 0.0}

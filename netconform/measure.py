@@ -8,9 +8,9 @@ answers do not depend on how large the lab is.  TCP probes fetch the
 whoami page, so an answer also says who served it and which peer address
 the server saw (the NAT checks read those).  A probe promised to reach that
 did not is tried again alone before it is reported: one source at a time,
-no other source probing, only retries in flight and each with the full
-timeout, so nothing of the first pass's load is left; ``Pace`` says how the measurement was
-paced and how many probes only a retry reached.  Hosts without the prober
+only retries in flight, each with the full timeout, so nothing of the first
+pass's load is left; ``Pace`` says how the measurement was paced and how
+many probes only a retry reached.  Hosts without the prober
 (machines over SSH) run the same probes as one busybox script.
 """
 

@@ -45,7 +45,7 @@ def _measure(request, lab, comparison, baseline, path, measure) -> list[Measurem
     found = measure(lab, path)
     say(request.config, f"{lab.id} {request.function.__name__}: {path}: {', '.join(m.metric for m in found)} "
                         f"({time.monotonic() - start:.1f} s)")
-    if not any(m.error for m in found):
+    if all(m.summary and m.summary.median for m in found):  # only a path that was measured is referred to
         comparison.origins[key] = Origin(lab.id, lab.topology.name, route, tuple((m.metric, m.unit) for m in found))
     for m in found:
         comparison.records.append(Record(lab.id, lab.topology.name, lab.topology.scheme,

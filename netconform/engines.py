@@ -180,7 +180,7 @@ def resolve(name: str) -> EngineBuild:
 def fetch(name: str, log=print) -> EngineBuild:
     """Download and unpack a release's engine packages (cached by their versions)."""
     release = RELEASES[name]
-    apt = _Apt(root() / "apt" / release.suite, release.suite)
+    apt = Apt(root() / "apt" / release.suite, release.suite)
     try:
         apt.update()
     except RuntimeError as err:  # offline: a build fetched before still serves
@@ -245,7 +245,7 @@ def _cannot_run(binary: Path) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Apt:
+class Apt:
     """apt-get with a private sources list, lists and cache: one Debian suite, download only."""
 
     dir: Path

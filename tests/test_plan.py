@@ -37,3 +37,20 @@ def test_plans_follow_the_engine_and_the_scheme():
     assert any(s.startswith("h2 engine.swarm.join(") for s in overlay)
     macvlan = plan(Lab(topology("macvlan")))
     assert any("networks.create('macvlan', driver='macvlan', options={'parent': 'eth0'}" in s for s in macvlan)
+
+
+def test_ovs_levers_reach_the_switch_before_it_starts():
+    """TSO is read once when ovs-vswitchd starts, so it is set before; the NIC port's type and
+    the learning flows are what the plan says."""
+    from netconform.schemes.ovs import OvsGre, Tuning
+
+    lab = Lab(topology("ovs"))
+    lab.scheme = OvsGre(Tuning(userspace_tso=True, nic_type="afxdp", xdp_mode="native"))
+    steps = "\n".join(plan(lab))
+    assert steps.index("other_config:userspace-tso-enable=true") < steps.index("ovs-vswitchd unix:")
+    assert "set interface eth0 type=afxdp options:xdp-mode=native" in steps
+    assert "ethtool -K br-phy tx off" not in steps  # checksums stay offloaded with TSO
+    assert "learn(table=1" in steps and "table=1,priority=0,actions=output:gre-h2,output:gre-h3" in steps
+    flooding = Lab(topology("ovs"))
+    flooding.scheme = OvsGre(Tuning(learn_macs=False))
+    assert "in_port=LOCAL,actions=output:gre-h2,output:gre-h3" in "\n".join(plan(flooding))

@@ -5,7 +5,7 @@
 
 Builds the shipped ``ovs`` topology once per set of levers (``schemes.ovs.Tuning``)
 and measures TCP across hosts (c1 -> c2, one stream) with the suite's own
-iperf3 method, then the veth baseline in the same run.  Prints, per set:
+iperf3 method, after the veth baseline in the same run.  Prints, per set:
 the median Gbit/s and its ratio to the baseline, retransmits, what the
 machine's CPU did (busiest process), and why a set could not be measured
 (a lever the datapath refuses is a result, not a crash).  Target: 3 Gbit/s
@@ -77,7 +77,7 @@ def release_ovs(suite: str) -> Tuning:
                    ovs_schema=str(build / "root/usr/share/openvswitch/vswitch.ovsschema"))
 
 
-def measure(tuning: Tuning, settings: Settings) -> str:
+def measure(tuning: Tuning, settings: Settings, baseline: float) -> str:
     lab = Lab(load(resolve("ovs")[0]))
     lab.scheme = OvsGre(tuning)
     with lab:
@@ -87,15 +87,16 @@ def measure(tuning: Tuning, settings: Settings) -> str:
             said = lab.hosts["h1"].exec(["sh", "-c", "grep -E '[|](WARN|ERR)[|]' /run/lab/ovs/h1/ovs-vswitchd.log "
                                                      "| tail -1 | cut -d'|' -f3-"]).stdout.strip()
             return f"not measured: {found.error.splitlines()[0]}; ovs-vswitchd: {said or 'no warning'}"
-    return row_of(found, settings)
+    return row_of(found, settings, baseline)
 
 
-def row_of(found, settings: Settings) -> str:
-    """Median, retransmits as a share of the full-size segments sent, and the machine's CPU."""
+def row_of(found, settings: Settings, baseline: float) -> str:
+    """Median and its ratio to the baseline, retransmits as a share of the full-size segments
+    sent, and the machine's CPU."""
     retransmits = found.extra["retransmits"]
     segments = sum(s * settings.seconds / (8 * 1448) for s in found.samples)
     percent = 100 * sum(retransmits) / max(1.0, segments)
-    return (f"{found.summary.median / 1e9:6.2f} Gbit/s  retransmits {sum(retransmits):>6} (~{percent:.2f} %)  "
+    return (f"{found.summary.median / 1e9:6.2f} Gbit/s ({found.summary.median / baseline:.2f}x)  retransmits {sum(retransmits):>6} (~{percent:.2f} %)  "
             f"{found.extra['machine_cpu'][len(found.samples) // 2]}")
 
 
@@ -116,21 +117,21 @@ def main() -> int:
         parser.error(f"unknown lever {', '.join(unknown)}; allowed: {', '.join(LEVERS)}")
     settings = Settings(samples=args.samples, seconds=args.seconds)
     print(f"target: {TARGET_BITS / 1e9:.0f} Gbit/s with under {TARGET_RETRANSMIT_PERCENT} % retransmits", flush=True)
+    with veth_pair() as (a, b):
+        base = throughput("veth-pair", a, b, b.address, settings, udp=False)[0]
+    print(f"{'baseline':>12}  {'raw veth pair':<60}  {row_of(base, settings, base.summary.median)}", flush=True)
     builds = {"system": DEFAULT}
     if args.release:
         builds[args.release] = release_ovs(args.release)
-    for build, base in builds.items():
-        print(f"Open vSwitch: {build} ({version(base)})", flush=True)
+    for build, release in builds.items():
+        print(f"Open vSwitch: {build} ({version(release)})", flush=True)
         for name in args.levers or LEVERS:
-            tuning = replace(LEVERS[name], ovs_bin=base.ovs_bin, ovs_schema=base.ovs_schema)
+            tuning = replace(LEVERS[name], ovs_bin=release.ovs_bin, ovs_schema=release.ovs_schema)
             try:
-                row = measure(tuning, settings)
+                row = measure(tuning, settings, base.summary.median)
             except CommandError as err:
                 row = f"refused: {str(err).splitlines()[0]}"
             print(f"{name:>12}  {LEVERS[name]!s:<60}  {row}", flush=True)
-    with veth_pair() as (a, b):
-        base = throughput("veth-pair", a, b, b.address, settings, udp=False)[0]
-    print(f"{'baseline':>12}  {'raw veth pair':<60}  {row_of(base, settings)}", flush=True)
     return 0
 
 

@@ -110,7 +110,8 @@ def main() -> int:
     parser.add_argument("levers", nargs="*", metavar="LEVER", help=f"any of: {', '.join(LEVERS)} (default: all)")
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=2)
-    parser.add_argument("--release", help="also each set on this Debian release's Open vSwitch (trixie, sid)")
+    parser.add_argument("--release", choices=("trixie", "sid"),
+                        help="also each set on this Debian release's Open vSwitch")
     args = parser.parse_args()
     unknown = [name for name in args.levers if name not in LEVERS]
     if unknown:

@@ -20,7 +20,7 @@ def test_a_path_dropping_tcp_fails_on_the_first_attempt():
         assert len(tries) == 1 and "--connect-timeout" in tries[0]
 
 
-def test_a_server_still_starting_is_waited_for():
+def test_a_path_that_carries_tcp_is_still_measured():
     with veth_pair() as (a, b):
         found = iperf.run(a, b, b.address, seconds=1, omit=0)
         assert found.bits_per_second > 0

@@ -10,6 +10,7 @@ import pytest
 from netconform import engines
 from netconform.lab import Lab
 from netconform.plan import plan
+from netconform.schemes.ovs import OvsGre, Tuning
 from netconform.topology import available
 
 from .conftest import topology
@@ -42,8 +43,6 @@ def test_plans_follow_the_engine_and_the_scheme():
 def test_ovs_levers_reach_the_switch_before_it_starts():
     """TSO is read once when ovs-vswitchd starts, so it is set before; the NIC port's type and
     the learning flows are what the plan says."""
-    from netconform.schemes.ovs import OvsGre, Tuning
-
     lab = Lab(topology("ovs"))
     lab.scheme = OvsGre(Tuning(userspace_tso=True, nic_type="afxdp", xdp_mode="native"))
     steps = "\n".join(plan(lab))

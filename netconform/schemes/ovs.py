@@ -93,7 +93,7 @@ class OvsGre(Scheme):
 
     def before_engines(self, site) -> None:
         topo, tuning = site.topology, self.tuning
-        if "netdev" in {datapath(site, h.name) for h in topo.hosts} and not tuning.userspace_tso:
+        if any(self._checksums_in_software(datapath(site, h.name)) for h in topo.hosts):
             # A real wire carries finished checksums; a veth passes offloaded ones on, which
             # the userspace datapath (reading eth0 through AF_PACKET) cannot complete.
             site.ext.exec(["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool on ext")
@@ -123,7 +123,7 @@ class OvsGre(Scheme):
                 f"ip addr add {address} dev br-phy",
                 "ip link set br-phy up",
                 # Userspace ports do not fill in offloaded checksums: TCP needs them done in software.
-                *(["ethtool -K br-phy tx off"] if kind == "netdev" and not tuning.userspace_tso else []),
+                *(["ethtool -K br-phy tx off"] if self._checksums_in_software(kind) else []),
                 f"ip route add default via {topo.ext_address().ip}",
                 f"{vsctl} add-br obr0 -- set bridge obr0 datapath_type={kind}",
             ])
@@ -154,8 +154,13 @@ class OvsGre(Scheme):
                 f"table=1,priority=0,actions={flood}"]
 
     def after_container(self, site, node) -> None:
-        if datapath(site, node.host) == "netdev" and not self.tuning.userspace_tso:
+        if self._checksums_in_software(datapath(site, node.host)):
             site.netns_exec(node, ["ethtool", "-K", "eth0", "tx", "off"]).check("ethtool tx off")
+
+    def _checksums_in_software(self, kind: str) -> bool:
+        """Whether ports must hand the userspace datapath finished checksums: it cannot complete
+        offloaded ones unless userspace TSO makes it carry the offload through."""
+        return kind == "netdev" and not self.tuning.userspace_tso
 
     def _run(self, site, host: str, script: list[str]) -> None:
         run = f"/run/lab/ovs/{host}"

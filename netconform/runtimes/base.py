@@ -13,6 +13,7 @@ module that satisfies this, plus its line in ``registry.RUNTIMES``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -81,6 +82,14 @@ class Runtime(Protocol):
     name: str
     label: str  # how lab ids name it: docker, docker-28.5
     flags: frozenset[str]  # the engine options the engines run with
+    # What the runtime has no equivalent for: a topology feature (``plugin.features``: link,
+    # no-icc, scheme:overlay ...) -> why.  A lab needing one is skipped with that reason, which
+    # --strict-skips accepts because it is declared here (``skips.unsupported``).
+    lacks: Mapping[str, str]
+    # The filter chain the engine leaves for the user's own forward rules (DOCKER-USER), or None
+    # when the engine filters nothing forwarded that it did not make (a scheme adds none then).
+    forward_filter: str | None
+    nat_dialect: str  # how its NAT rules read (``checks.nat.DIALECTS``)
 
     def missing(self) -> str | None: ...
 

@@ -134,6 +134,9 @@ class Timings:
 
 class DockerRuntime:
     name = "docker"
+    lacks: dict[str, str] = {}
+    forward_filter = "DOCKER-USER"
+    nat_dialect = "docker"
 
     def __init__(self, build: EngineBuild | None = None) -> None:
         self.build = build or EngineBuild(SYSTEM)

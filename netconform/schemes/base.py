@@ -46,6 +46,20 @@ class Promise:
     published_via: str = "dnat"
 
 
+@dataclass(frozen=True)
+class BridgePlan:
+    """Each engine's default bridge network on one host, engine-neutral: the docker runtime turns
+    it into dockerd's --bip/--bridge/--fixed-cidr/--mtu, the podman runtime into its default
+    network's definition."""
+
+    bridge: str  # the bridge's interface name
+    network: ipaddress.IPv4Network  # the bridge's network (what MASQUERADE names)
+    gateway: ipaddress.IPv4Interface  # the bridge's own address
+    pool: ipaddress.IPv4Network  # where container addresses come from (--fixed-cidr)
+    mtu: int
+    made_by_scheme: bool  # the scheme made (and addressed) the bridge before the engine started
+
+
 class Scheme:
     name = "local"
     description = ("No cross-host container network: containers on other hosts are reached "
@@ -86,16 +100,22 @@ class Scheme:
         net = self.bridge_network(topo, host)
         return ipaddress.IPv4Interface(f"{topo.bridge_subnet(host)[1]}/{net.prefixlen}")
 
+    def bridge_plan(self, topo: Topology, host: str) -> BridgePlan:
+        """The host's default bridge network, whichever engine realises it."""
+        return BridgePlan(self.bridge, self.bridge_network(topo, host), self.gateway(topo, host),
+                          topo.bridge_subnet(host), self.promise.mtu, made_by_scheme=self.bridge != "docker0")
+
     def engine_args(self, topo: Topology, host: str, version: Version) -> list[str]:
         """The host's dockerd options for this scheme's address plan, on an engine of ``version``."""
-        if self.bridge == "docker0":
-            args = ["--bip", str(self.gateway(topo, host))]
-            if self.bridge_network(topo, host) != topo.bridge_subnet(host):
-                args += ["--fixed-cidr", str(topo.bridge_subnet(host))]
+        plan = self.bridge_plan(topo, host)
+        if not plan.made_by_scheme:
+            args = ["--bip", str(plan.gateway)]
+            if plan.network != plan.pool:
+                args += ["--fixed-cidr", str(plan.pool)]
         else:  # a bridge the scheme made, addressed, before the engine started
-            args = ["--bridge", self.bridge, "--fixed-cidr", str(topo.bridge_subnet(host))]
-        if self.promise.mtu != 1500:
-            args += ["--mtu", str(self.promise.mtu)]
+            args = ["--bridge", plan.bridge, "--fixed-cidr", str(plan.pool)]
+        if plan.mtu != 1500:
+            args += ["--mtu", str(plan.mtu)]
         return args
 
     def neighbour_routes(self, topo: Topology) -> list[tuple[ipaddress.IPv4Network, str]]:

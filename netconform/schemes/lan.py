@@ -15,7 +15,7 @@ import ipaddress
 
 from ..runtimes.base import NetworkSpec
 
-from .base import Promise, Scheme, kernel_lacks
+from .base import BridgePlan, Promise, Scheme, kernel_lacks
 
 
 class LinuxBridge(Scheme):
@@ -73,8 +73,10 @@ class Macvlan(Scheme):
         net = self.bridge_network(topo, host)
         return ipaddress.IPv4Interface(f"{net[1]}/{net.prefixlen}")
 
-    def engine_args(self, topo, host, version) -> list[str]:
-        return ["--bip", str(self.gateway(topo, host))]
+    def bridge_plan(self, topo, host) -> BridgePlan:
+        """The private bridge hands out its whole subnet (no slice of the LAN)."""
+        net = self.bridge_network(topo, host)
+        return BridgePlan(self.bridge, net, self.gateway(topo, host), net, 1500, made_by_scheme=False)
 
     def after_engines(self, site, runtime) -> None:
         topo = site.topology

@@ -4,7 +4,8 @@ No encapsulation: container addresses travel as they are between hosts.
 As flannel's host-gw backend does, each host also accepts forwarded
 traffic into its containers from the other container subnets and the
 other hosts' own addresses (Docker's FORWARD chain drops it by default;
-the rest of the LAN stays outside, as the promise says), and exempts traffic
+the rest of the LAN stays outside, as the promise says; an engine that
+filters nothing forwarded, Podman, needs no exemption), and exempts traffic
 between container subnets from MASQUERADE so peers see real addresses.
 
 From Docker 28.0 the engine drops routed packets addressed to its
@@ -46,7 +47,8 @@ class HostGw(Scheme):
             for other in (h for h in topo.hosts if h.name != host.name):
                 theirs, via = topo.bridge_subnet(other.name), topo.underlay_address(other.name).ip
                 script += [f"ip route add {theirs} via {via}",
-                           f"iptables -I DOCKER-USER -s {via} -d {own} -j ACCEPT",
-                           f"iptables -I DOCKER-USER -s {theirs} -d {own} -j ACCEPT",
                            f"iptables -t nat -I POSTROUTING -s {own} -d {theirs} -j RETURN"]
+                if runtime.forward_filter:  # an engine that filters forwarded traffic (Docker)
+                    script += [f"iptables -I {runtime.forward_filter} -s {via} -d {own} -j ACCEPT",
+                               f"iptables -I {runtime.forward_filter} -s {theirs} -d {own} -j ACCEPT"]
             site.hosts[host.name].exec(["sh", "-c", "\n".join(script)]).check(f"routes on {host.name}")

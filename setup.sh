@@ -17,6 +17,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     docker.io iptables iperf3 sockperf busybox-static iproute2 util-linux procps \
     iputils-ping tcpdump ethtool openvswitch-switch chromium gcc libc6-dev \
+    podman netavark aardvark-dns catatonit \
     python3 python3-venv >/dev/null
 if [ "$vm" = 1 ]; then
     # The VM providers: vagrant-libvirt, QEMU, and what building the box from Debian packages

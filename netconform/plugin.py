@@ -83,7 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dry-run", action="store_true",
                     help="print what building each lab would do on its hosts, and exit without touching them")
     group.addoption("--runtime", default="docker", choices=sorted(registry.RUNTIMES),
-                    help="how containers are made on a host (default: docker, a real engine per host)")
+                    help="the container engine on each host: docker (a dockerd per host, the default) or "
+                         "podman (rootful Podman with netavark and aardvark-dns, its own state per host); "
+                         "what a runtime has no equivalent for is skipped with its reason (docs/runtimes.md)")
     group.addoption("--engine", default=engines.SYSTEM, metavar="NAME[,NAME...]|all",
                     help="the Docker engine(s) each lab runs: system (the dockerd on PATH, the default) or "
                          f"{', '.join(engines.RELEASES)} (Debian's packages, see `netconform engines fetch`); "
@@ -170,6 +172,9 @@ def _engines(config: pytest.Config) -> list[str]:
         chosen = engines.parse(config.option.engine)
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
+    if chosen != [engines.SYSTEM] and config.option.runtime != "docker":
+        raise pytest.UsageError(f"--engine: {config.option.engine} names Docker builds; with --runtime "
+                                f"{config.option.runtime} allowed: system")
     if chosen != [engines.SYSTEM] and not registry.load("provider", config.option.provider).local_kernel:
         raise pytest.UsageError(f"--engine: {config.option.engine} runs a build from this machine's cache, "
                                 f"which the {config.option.provider} provider's hosts do not have; allowed "
@@ -245,6 +250,8 @@ def features(topo: Topology) -> set[str]:
         found.add("publish")
     if any(c.links for c in topo.containers):
         found.add("link")
+    if any(not h.icc for h in topo.hosts):
+        found.add("no-icc")
     if topo.networks:
         found.add("networks")
     if len(topo.hosts) > 1:
@@ -302,6 +309,9 @@ def lab(request: pytest.FixtureRequest):
     """A live lab for the topology this test is parametrised with."""
     spec: LabSpec = request.param
     built = spec.lab(progress=lambda text: say(request.config, text))
+    lacking = sorted(set(built.runtime.lacks) & features(spec.topology))
+    if lacking:  # declared by the runtime: --strict-skips accepts exactly this
+        pytest.skip(skips.unsupported(spec.runtime, lacking[0], built.runtime.lacks[lacking[0]]))
     reason = built.missing()
     if reason:
         pytest.skip(reason)

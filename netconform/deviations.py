@@ -8,6 +8,10 @@ an engine inside its range; anything else (another version, one more or
 one fewer wrong probe, rules that differ) stays a failure.  An engine that
 keeps the promise passes whatever the table says.
 
+An engine may have several deviations on one check (Podman lets a routed
+neighbour in *and* does not isolate networks): the observations must then be
+exactly the union of what all of them that apply predict.
+
 Observations are short sentences (``"ext -> web (172.30.1.2:80 tcp) reached"``,
 ``"filter DOCKER: link rules name 172.30.1.2"``) so that a prediction and a
 measurement compare as sets and a mismatch can be printed as it is.
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 import pytest
 
 from .engines import Version
-from .expect import Probe, own_stacks
+from .expect import Probe, network_of, own_stacks
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,70 @@ def _link_rules_stay_on_old_address(lab, *, new: Probe, stale: Probe, old: str, 
                       f"filter DOCKER: link rules name {old}"})
 
 
+def _routed_neighbour_reaches_containers(lab, **_) -> frozenset[str]:
+    """ext, routed to the container subnets, reaches every container on them on every port it
+    serves: nothing filters forwarded traffic into them."""
+    routed = [net for net, _ in lab.scheme.neighbour_routes(lab.topology)]
+    seen = set()
+    for c in own_stacks(lab.topology):
+        address = next(iter(lab.containers[c.name].addresses.values()), None)
+        if address is None or not any(ipaddress.IPv4Address(address) in net for net in routed):
+            continue
+        seen |= {probe_seen(p, True) for p in (Probe("ext", c.name, address, "icmp"),
+                                               *(Probe("ext", c.name, address, "tcp", port) for port in c.ports))}
+    return frozenset(seen)
+
+
+def _networks_not_isolated(lab, **_) -> frozenset[str]:
+    """Containers on different networks of one host reach each other on every port served."""
+    stacks = own_stacks(lab.topology)
+    seen = set()
+    for src in stacks:
+        for dst in stacks:
+            if src.host != dst.host or network_of(lab.topology, src.name) == network_of(lab.topology, dst.name):
+                continue
+            address = next(iter(lab.containers[dst.name].addresses.values()), None)
+            if address is not None:
+                seen |= {probe_seen(p, True) for p in (
+                    Probe(src.name, dst.name, address, "icmp"),
+                    *(Probe(src.name, dst.name, address, "tcp", port) for port in dst.ports))}
+    return frozenset(seen)
+
+
+def _host_mode_has_no_icmp(lab, *, matrix, **_) -> frozenset[str]:
+    """Every promised ICMP probe from a host-mode container is blocked: the container may open
+    neither a raw socket (no NET_RAW) nor an ICMP datagram socket (the host's
+    ping_group_range, which an engine does not set for the host's own stack)."""
+    host_mode = {c.name for c in lab.topology.containers if c.mode == "host"}
+    return frozenset(probe_seen(v.probe, False) for v in matrix.verdicts
+                     if v.expected and v.probe.source in host_mode and v.probe.proto == "icmp")
+
+
+def _no_hairpin_to_own_published_port(lab, *, matrix, **_) -> frozenset[str]:
+    """A container that publishes a port cannot reach itself through its host's address and that
+    port: the DNAT sends the packet back out of the bridge port it came in on, which netavark
+    does not put in hairpin mode."""
+    own = {(c.name, c.host, p.host_port) for c in lab.topology.containers for p in c.publish}
+    return frozenset(probe_seen(v.probe, False) for v in matrix.verdicts
+                     if v.expected and (v.probe.source, v.probe.target, v.probe.port) in own)
+
+
+def _hostname_not_shared(lab, **_) -> frozenset[str]:
+    """A container-mode container keeps a hostname of its own."""
+    return frozenset(f"{c.name}: hostname is not {c.container}'s"
+                     for c in lab.topology.containers if c.mode == "container")
+
+
+def _refused_publish_takes_setmark_rules(lab, *, host, port, before, **_) -> frozenset[str]:
+    """Cleaning up the refused container removes the SETMARK rules of the port's existing
+    mapping (the same rule text for the same network and port), leaving its DNAT."""
+    return frozenset(f"{host}: nat lost {line}" for line in before.nat
+                     if line.startswith("-A NETAVARK-DN-") and f"--dport {port} " in line
+                     and line.endswith("-j NETAVARK-HOSTPORT-SETMARK"))
+
+
+PODMAN_SEEN = "Podman 4.3.1 with netavark 1.4.0 and aardvark-dns 1.4.0 (Debian 12) on this machine"
+
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         id="docker-routed-neighbour-reaches-published-ports",
@@ -108,17 +176,89 @@ DEVIATIONS: tuple[Deviation, ...] = (
         seen="Docker 20.10.24, 26.1.5 and 28.5.2 on this machine (issue 10: not fixed by 28)",
         reference="moby links: rules are written once at container start (daemon/links)",
         predict=_link_rules_stay_on_old_address),
+    Deviation(
+        id="podman-routed-neighbour-reaches-containers",
+        runtime="podman", since=Version(0, 0), until=None, check="isolation",
+        summary="a LAN neighbour with a route to a container subnet via the host reaches every "
+                "container on it, on every port: netavark accepts what its networks send and what "
+                "answers them, but filters nothing forwarded into them (FORWARD's policy stays "
+                "ACCEPT; Docker sets DROP and filters per network)",
+        seen=PODMAN_SEEN + ", every topology with bridged containers",
+        reference="netavark iptables driver: NETAVARK_FORWARD has only ACCEPT rules (containers/netavark "
+                  "src/firewall/varktables)",
+        predict=_routed_neighbour_reaches_containers),
+    Deviation(
+        id="podman-networks-not-isolated",
+        runtime="podman", since=Version(0, 0), until=None, check="isolation",
+        summary="containers on different networks of one host reach each other: Podman 4.3 networks "
+                "are not isolated from one another (the opt-in isolate option came with Podman 4.5; "
+                "Docker isolates bridge networks by default)",
+        seen=PODMAN_SEEN + ", user-defined",
+        reference="podman-network-create(1): --opt isolate (Podman 4.5+)",
+        predict=_networks_not_isolated),
+    Deviation(
+        id="podman-host-mode-has-no-icmp",
+        runtime="podman", since=Version(0, 0), until=None, check="reachability",
+        summary="a host-mode container cannot send ICMP: Podman's default capabilities lack NET_RAW "
+                "(Docker grants it), and the host's ping_group_range does not admit it either; "
+                "bridged containers still ping through the datagram socket Podman's default "
+                "sysctl allows. The probe is not given the capability: this is what a user's "
+                "host-mode container gets",
+        seen=PODMAN_SEEN + ", host",
+        reference="containers.conf(5): default_capabilities, default_sysctls (ping_group_range)",
+        predict=_host_mode_has_no_icmp),
+    Deviation(
+        id="podman-no-hairpin-to-own-published-port",
+        runtime="podman", since=Version(0, 0), until=None, check="reachability",
+        summary="a container cannot reach its own published port through its host's address "
+                "(netavark 1.4 DNATs it back to the same bridge port without hairpin mode; "
+                "Docker's userland proxy or hairpin NAT answers)",
+        seen=PODMAN_SEEN + ", portmap",
+        reference="netavark bridge driver: hairpin mode on bridge ports came with netavark 1.6",
+        predict=_no_hairpin_to_own_published_port),
+    Deviation(
+        id="podman-container-mode-keeps-own-hostname",
+        runtime="podman", since=Version(0, 0), until=None, check="shared-hostname",
+        summary="a container in another's network namespace (--network container:X) keeps a "
+                "hostname of its own; Docker gives it X's. Podman shares the UTS namespace only "
+                "when asked (--uts container:X)",
+        seen=PODMAN_SEEN + ", container",
+        reference="podman-run(1): --network container:id, --uts",
+        predict=_hostname_not_shared),
+    Deviation(
+        id="podman-refused-publish-removes-existing-setmark-rules",
+        runtime="podman", since=Version(0, 0), until=None, check="half-made",
+        summary="when a second container asks for a host port already published and is refused, "
+                "Podman's cleanup of it deletes the existing mapping's SETMARK rules (same rule "
+                "text, same network and port): the first container keeps its DNAT, but traffic "
+                "to it from its own network or from localhost is no longer masqueraded",
+        seen=PODMAN_SEEN + ", portmap",
+        reference="netavark teardown deletes port-forward rules by their text (iptables -D)",
+        predict=_refused_publish_takes_setmark_rules),
 )
 
 
-def matching(lab, check: str, observed: frozenset[str], **context) -> Deviation | None:
-    """The deviation of this lab's engine whose predicted observations are exactly ``observed``."""
+def applying(lab, check: str) -> list[Deviation]:
+    """The deviations of this lab's engine (name, version, options) on ``check``."""
     version = Version.parse(lab.runtime.version())
-    for deviation in DEVIATIONS:
-        if (deviation.check == check and deviation.applies(lab.runtime_name, version, lab.runtime.flags)
-                and deviation.predict(lab, **context) == observed):
-            return deviation
-    return None
+    return [d for d in DEVIATIONS
+            if d.check == check and d.applies(lab.runtime_name, version, lab.runtime.flags)]
+
+
+def explaining(lab, check: str, observation: str, **context) -> list[Deviation]:
+    """The deviations of this lab's engine on ``check`` whose prediction holds ``observation``:
+    for a test that sees one consequence of a behaviour another test checks exactly."""
+    return [d for d in applying(lab, check) if observation in d.predict(lab, **context)]
+
+
+def matching(lab, check: str, observed: frozenset[str], **context) -> list[Deviation]:
+    """The deviations of this lab's engine on ``check`` when, together, they predict exactly
+    ``observed`` (those that predict nothing here left out); else none."""
+    found = [(d, d.predict(lab, **context)) for d in applying(lab, check)]
+    found = [(d, predicted) for d, predicted in found if predicted]
+    if found and frozenset().union(*(predicted for _, predicted in found)) == observed:
+        return [d for d, _ in found]
+    return []
 
 
 def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
@@ -126,9 +266,10 @@ def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
     return what the deviations of this check would have needed, for the failure message."""
     __tracebackhide__ = True
     found = matching(lab, check, observed, **context)
-    if found is not None:
-        pytest.xfail(f"known deviation {found.id} ({found.range}; engine {lab.runtime.version()}): "
-                     f"{found.summary}. Observed exactly: {'; '.join(sorted(observed))}")
+    if found:
+        named = "; ".join(f"{d.id} ({d.range}): {d.summary}" for d in found)
+        pytest.xfail(f"known deviation{'s' * (len(found) > 1)} of engine {lab.runtime_name} "
+                     f"{lab.runtime.version()}: {named}. Observed exactly: {'; '.join(sorted(observed))}")
     version = Version.parse(lab.runtime.version())
     notes = []
     for d in DEVIATIONS:

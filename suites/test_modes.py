@@ -6,6 +6,7 @@ import pytest
 
 from netconform import skips
 from netconform.checks import assert_none, nat, stacks
+from netconform.deviations import excuse, explaining, probe_seen
 from netconform.expect import Probe
 from netconform.measure import run_probes
 from netconform.runtimes.base import Refused
@@ -64,7 +65,12 @@ def test_network_connect_joins_networks(lab):
     peer = next(c for c in topo.containers if c.network == second.name)
     address = lab.containers[peer.name].addresses[second.name]
     probe = Probe(mover.name, peer.name, address, "icmp")
-    assert probe not in run_probes(lab, [probe]), "reached before connecting; isolation is broken"
+    if probe in run_probes(lab, [probe]):
+        known = explaining(lab, "isolation", probe_seen(probe, True))
+        if known:  # test_isolation checks that deviation's observations exactly
+            pytest.xfail(f"{probe} reached before connecting, as known deviation {known[0].id} "
+                         f"predicts: {known[0].summary}; joining a network cannot be told from it here")
+        pytest.fail("reached before connecting; isolation is broken")
     lab.runtime.connect(lab.containers[mover.name], second.name)
     try:
         assert probe in run_probes(lab, [probe]), f"{mover.name} connected to {second.name} " \
@@ -77,15 +83,21 @@ def test_network_connect_joins_networks(lab):
 @pytest.mark.mutates
 @pytest.mark.requires("publish")
 def test_publishing_a_taken_port_fails_cleanly(lab):
-    """Docker refuses a host port already published, and leaves nothing half-made: the refused
+    """The engine refuses a host port already published, and leaves nothing half-made: the refused
     container is not running and holds no endpoint, and the host's rules and proxies are as
-    before, read from the engine itself with nothing of ours in between."""
+    before, read from the engine itself with nothing of ours in between.  The refusal is in the
+    engine's own words: Docker's "port is already allocated", Podman's "bind: address already
+    in use"."""
     spec = next(c for c in lab.topology.containers if c.publish)
     again = f"{spec.name}-again"
     before = nat.port_state(lab, spec.host)
-    with pytest.raises(Refused, match="already allocated"):
+    with pytest.raises(Refused, match="already allocated|address already in use"):
         lab.runtime.run_container(spec.host, replace(spec, links=()), name=again)
     try:
-        assert_none(nat.half_made(lab, spec.host, again, before))
+        problems = nat.half_made(lab, spec.host, again, before)
+        if problems:
+            port = spec.publish[0].host_port
+            notes = excuse(lab, "half-made", frozenset(problems), host=spec.host, port=port, before=before)
+            pytest.fail("\n".join(problems) + (f"\n{notes}" if notes else ""))
     finally:
         lab.runtime.remove(spec.host, again)

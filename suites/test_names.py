@@ -68,4 +68,10 @@ def test_embedded_dns(lab):
 
 @pytest.mark.requires("container")
 def test_container_mode_shares_hostname(lab):
-    assert_none(names.shared_hostname(lab))
+    """A container-mode container answers to its target's hostname; an engine known to keep
+    one of its own (``netconform.deviations``) is an expected failure on exactly that."""
+    differ = names.hostname_mismatches(lab)
+    if differ:
+        observed = frozenset(f"{m.name}: hostname is not {m.target}'s" for m in differ)
+        notes = excuse(lab, "shared-hostname", observed)
+        pytest.fail("\n".join(str(m) for m in differ) + (f"\n{notes}" if notes else ""))

@@ -27,16 +27,16 @@ def test_a_routed_neighbour_is_the_engines_verdict(live_lab):
     seen = observed(measure(lab))
     assert seen == {f"ext -> web ({live['web']}:80 tcp) reached", f"ext -> api ({live['api']}:9000 tcp) reached"}
     assert Version.parse(lab.runtime.version()) < Version(28, 0)  # this machine's engine
-    assert matching(lab, "isolation", seen).id == ROUTED
+    assert [d.id for d in matching(lab, "isolation", seen)] == [ROUTED]
     # The same observations on an engine outside the range are a failure, not an excuse.
     lab.runtime._version = "28.5.2"
-    assert matching(lab, "isolation", seen) is None
+    assert matching(lab, "isolation", seen) == []
     lab.runtime._version = None
     # One wrong probe more than the deviation predicts: no match.
     extra = seen | {probe_seen(Probe("ext", "web", live["web"], "icmp"), True)}
-    assert matching(lab, "isolation", extra) is None
+    assert matching(lab, "isolation", extra) == []
     # One fewer (the engine kept one port closed): no match either.
-    assert matching(lab, "isolation", frozenset(list(seen)[:1])) is None
+    assert matching(lab, "isolation", frozenset(list(seen)[:1])) == []
 
 
 def test_link_rule_deviation_needs_the_rules_too(live_lab):
@@ -45,10 +45,10 @@ def test_link_rule_deviation_needs_the_rules_too(live_lab):
     behaviour = {probe_seen(new, False), probe_seen(stale, True)}
     with_rules = frozenset(behaviour | {"filter DOCKER: link rules name 172.30.1.2"})
     context = {"new": new, "stale": stale, "old": "172.30.1.2"}
-    assert matching(lab, "link-rules-after-restart", with_rules, **context).id == \
-        "docker-icc-false-link-rules-stay-on-old-address"
+    assert [d.id for d in matching(lab, "link-rules-after-restart", with_rules, **context)] == \
+        ["docker-icc-false-link-rules-stay-on-old-address"]
     # The probes alone (rules gone, say, or elsewhere) do not show this deviation.
-    assert matching(lab, "link-rules-after-restart", frozenset(behaviour), **context) is None
+    assert matching(lab, "link-rules-after-restart", frozenset(behaviour), **context) == []
 
 
 def test_ranges():

@@ -162,11 +162,11 @@ def test_host_mode_checks_report_a_container_with_its_own_stack(live_lab):
 def test_container_mode_checks_report_a_separate_stack(live_lab):
     lab = live_lab("container")
     assert not stacks.container_mode_shares_net_only(lab)
-    assert not names.shared_hostname(lab)
+    assert not names.hostname_mismatches(lab)
     replace_container(lab, "side", Container(name="side", host="h1", mode="bridge", serve=()))
     assert stacks.container_mode_shares_net_only(lab) == [
         "side: not in app's network namespace", "side: interfaces or addresses differ from app's"]
-    assert names.shared_hostname(lab) == ["side: hostname 'side', but app's is 'app'"]
+    assert [str(m) for m in names.hostname_mismatches(lab)] == ["side: hostname 'side', but app's is 'app'"]
 
 
 def test_bridge_addressing_reports_a_wrong_gateway(live_lab):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..expect import own_stacks
 from ..infra import infra
@@ -99,13 +100,24 @@ def embedded_dns(lab: Lab) -> list[str]:
     return problems
 
 
-def shared_hostname(lab: Lab) -> list[str]:
-    """A container-mode container answers to its target's hostname."""
-    problems = []
+@dataclass(frozen=True)
+class HostnameMismatch:
+    name: str
+    target: str
+    mine: str
+    theirs: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: hostname {self.mine!r}, but {self.target}'s is {self.theirs!r}"
+
+
+def hostname_mismatches(lab: Lab) -> list[HostnameMismatch]:
+    """Container-mode containers that do not answer to their target's hostname."""
+    found = []
     for c in lab.topology.containers:
         if c.mode == "container":
             mine = lab.containers[c.name].exec(["hostname"]).stdout.strip()
             theirs = lab.containers[c.container].exec(["hostname"]).stdout.strip()
             if mine != theirs:
-                problems.append(f"{c.name}: hostname {mine!r}, but {c.container}'s is {theirs!r}")
-    return problems
+                found.append(HostnameMismatch(c.name, c.container, mine, theirs))
+    return found

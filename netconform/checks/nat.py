@@ -1,4 +1,4 @@
-"""NAT: the rules Docker must install, and what ext really sees.
+"""NAT: the rules an engine must install, and what ext really sees.
 
 Rules are read from both iptables backends (``firewall.rules``: whichever
 the engine wrote with) and normalised into option/value pairs, so a rule
@@ -8,9 +8,11 @@ matches whatever order or extra matches the engine wrote it with.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engines import FEATURES, Version, offers
+from ..expect import network_of
 from ..lab import Lab
 from ..measure import Matrix
 from . import firewall
@@ -47,10 +49,12 @@ def nat_rules(lab: Lab, host: str) -> list[IptablesRule]:
 
 
 def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
-    """(bridge interface, subnet) of every bridge network on a host."""
+    """(bridge interface, subnet) of every bridge network a container on the host is on (an
+    engine may write a network's rules only once a container uses it, as netavark does)."""
     topo, scheme = lab.topology, lab.scheme
-    found = [(scheme.bridge, str(scheme.bridge_network(topo, host)))]
-    return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host]
+    used = {network_of(topo, c.name) for c in topo.containers_on(host)}
+    found = [(scheme.bridge, str(scheme.bridge_network(topo, host)))] if "bridge" in used else []
+    return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host and n.name in used]
 
 
 @dataclass(frozen=True)
@@ -89,27 +93,81 @@ def half_made(lab: Lab, host: str, name: str, before: PortState) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class NatDialect:
+    """How one engine writes NAT rules, read into the same two questions: is a container subnet
+    masqueraded when it leaves (and only then), and is a host port DNATed to a container."""
+
+    masquerades: Callable[[list[IptablesRule], str, str], bool]  # (rules, subnet, bridge)
+    dnats: Callable[[list[IptablesRule], str, int, str], bool]  # (rules, proto, host port, address:port)
+    masquerade_where: str  # where the rule is looked for, for the message
+    dnat_where: str
+
+
+def _docker_masquerades(rules: list[IptablesRule], subnet: str, bridge: str) -> bool:
+    """``-A POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE``."""
+    wanted = IptablesRule("POSTROUTING", frozenset({("-s", subnet), ("-o", f"!{bridge}"), ("-j", "MASQUERADE")}))
+    return any(rule.covers(wanted) for rule in rules)
+
+
+def _docker_dnats(rules: list[IptablesRule], proto: str, port: int, to: str) -> bool:
+    """``-A DOCKER -p PROTO --dport PORT -j DNAT --to-destination ADDRESS:PORT``."""
+    wanted = IptablesRule("DOCKER", frozenset({("-p", proto), ("--dport", str(port)), ("-j", "DNAT"),
+                                               ("--to-destination", to)}))
+    return any(rule.covers(wanted) for rule in rules)
+
+
+def _jumps(rules: list[IptablesRule], chain: str, match: frozenset[tuple[str, str]]) -> set[str]:
+    """The chains that rules of ``chain`` covering ``match`` jump to."""
+    return {dict(rule.spec)["-j"] for rule in rules
+            if rule.chain == chain and match <= rule.spec and "-j" in dict(rule.spec)}
+
+
+def _netavark_masquerades(rules: list[IptablesRule], subnet: str, bridge: str) -> bool:
+    """``-A POSTROUTING -s SUBNET -j NETAVARK-ID``, that chain accepting ``-d SUBNET`` (traffic
+    staying on the network) and masquerading the rest."""
+    for chain in _jumps(rules, "POSTROUTING", frozenset({("-s", subnet)})):
+        own = [rule for rule in rules if rule.chain == chain]
+        if (any({("-d", subnet), ("-j", "ACCEPT")} <= rule.spec for rule in own)
+                and any(("-j", "MASQUERADE") in rule.spec for rule in own)):
+            return True
+    return False
+
+
+def _netavark_dnats(rules: list[IptablesRule], proto: str, port: int, to: str) -> bool:
+    """``-A NETAVARK-HOSTPORT-DNAT -p PROTO --dport PORT -j NETAVARK-DN-ID``, that chain's
+    ``-p PROTO --dport PORT -j DNAT --to-destination ADDRESS:PORT``."""
+    match = frozenset({("-p", proto), ("--dport", str(port))})
+    wanted = match | {("-j", "DNAT"), ("--to-destination", to)}
+    return any(rule.chain == chain and wanted <= rule.spec
+               for chain in _jumps(rules, "NETAVARK-HOSTPORT-DNAT", match) for rule in rules)
+
+
+DIALECTS = {
+    "docker": NatDialect(_docker_masquerades, _docker_dnats, "nat POSTROUTING", "nat DOCKER"),
+    "netavark": NatDialect(_netavark_masquerades, _netavark_dnats,
+                           "nat POSTROUTING -> NETAVARK-<network>", "nat NETAVARK-HOSTPORT-DNAT -> NETAVARK-DN-<network>"),
+}
+
+
 def missing_rules(lab: Lab) -> list[str]:
-    """MASQUERADE per container subnet and DNAT per published port, by host."""
+    """MASQUERADE per container subnet and DNAT per published port, by host, read in the
+    dialect of the lab's engine (``Runtime.nat_dialect``)."""
     problems = []
+    dialect = DIALECTS[lab.runtime.nat_dialect]
     addresses = {name: node.addresses for name, node in lab.containers.items()}
     for host in (h.name for h in lab.topology.hosts):
         rules = nat_rules(lab, host)
         for bridge, subnet in bridges(lab, host):
-            wanted = IptablesRule("POSTROUTING", frozenset(
-                {("-s", subnet), ("-o", f"!{bridge}"), ("-j", "MASQUERADE")}))
-            if not any(rule.covers(wanted) for rule in rules):
+            if not dialect.masquerades(rules, subnet, bridge):
                 problems.append(f"{host}: no MASQUERADE for {subnet} leaving other than {bridge} "
-                                "(nat POSTROUTING)")
+                                f"({dialect.masquerade_where})")
         for c in lab.topology.containers_on(host):
             for pub in c.publish:
                 address = next(iter(addresses[c.name].values()), "?")
-                wanted = IptablesRule("DOCKER", frozenset(
-                    {("-p", pub.proto), ("--dport", str(pub.host_port)), ("-j", "DNAT"),
-                     ("--to-destination", f"{address}:{pub.container_port}")}))
-                if not any(rule.covers(wanted) for rule in rules):
+                if not dialect.dnats(rules, pub.proto, pub.host_port, f"{address}:{pub.container_port}"):
                     problems.append(f"{host}: no DNAT of {pub.proto}/{pub.host_port} to {c.name} "
-                                    f"{address}:{pub.container_port} (nat DOCKER)")
+                                    f"{address}:{pub.container_port} ({dialect.dnat_where})")
     return problems
 
 

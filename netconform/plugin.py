@@ -301,7 +301,8 @@ def _allure_labels(request: pytest.FixtureRequest) -> None:
     for name, value in (("topology", spec.topology.name), ("scheme", spec.topology.scheme),
                         ("provider", spec.provider), ("runtime", spec.runtime), ("engine", spec.engine)):
         allure.dynamic.parameter(name, value)
-    allure.dynamic.label("engine", spec.engine)  # Allure 3 environments (netconform report)
+    # Allure 3 environments (netconform report): docker, docker-28.5, podman
+    allure.dynamic.label("engine", engines.label(spec.runtime, spec.engine))
 
 
 @pytest.fixture(scope="session")
@@ -318,7 +319,7 @@ def lab(request: pytest.FixtureRequest):
     try:
         with built:
             fault = request.config.stash[_FAULT]
-            if fault is not None and fault.topology == spec.topology.name:
+            if fault is not None and (fault.topology, fault.runtime) == (spec.topology.name, spec.runtime):
                 faults.inject(built, fault)
             report = request.config.stash[REPORT]
             if report is not None:

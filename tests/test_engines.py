@@ -147,6 +147,26 @@ def test_engines_comparison_puts_differences_first():
     assert "| test_throughput | not run | passed | not run | not run |  |" in text
 
 
+def test_engines_comparison_reads_another_runtime_against_docker():
+    """Podman's column comes after Docker's builds (the reference is Docker's), though its version
+    number is lower, and a check it fails expectedly for its own deviation differs."""
+    def lab(name, version, isolation):
+        return {"topology": "bridge", "provider": "netns", "realised": "default bridge",
+                "engine": {"name": name, "version": version},
+                "checks": {"test_isolation": {"outcome": isolation, "message": isolation == "xfailed" and
+                                              "known deviation podman-routed-neighbour-reaches-containers (...)"
+                                              or ""}},
+                "matrix": [{"source": "ext", "target": "c1", "proto": "icmp", "port": None, "promised": False,
+                            "reached": isolation == "xfailed"}]}
+    labs = {"bridge@netns-podman": lab("podman", "4.3.1", "xfailed"),
+            "bridge@netns-docker": lab("system", "20.10.24+dfsg1", "passed")}
+    (group,) = across.compare(across.ENGINES, labs, [])["groups"]
+    assert list(group["labs"]) == ["system 20.10.24", "podman 4.3.1"]
+    assert group["checks"][0]["values"] == {
+        "system 20.10.24": "passed", "podman 4.3.1": "xfailed (podman-routed-neighbour-reaches-containers)"}
+    assert "| ext -> c1 icmp | - | - | + |" in across.markdown(across.ENGINES, {"groups": [group]})
+
+
 @pytest.mark.lab
 def test_checks_read_the_rules_an_engine_wrote_with_iptables_legacy(live_lab, tmp_path):
     """A host whose iptables is the legacy backend: the engine's rules are invisible to

@@ -1,4 +1,5 @@
-"""One topology's verdicts and figures side by side along one axis: providers, or engines.
+"""One topology's verdicts and figures side by side along one axis: providers, or engines
+(Docker's builds and other runtimes, Podman, in one comparison).
 
 A lab of namespaces on one machine is cheap; VMs and real hosts are what
 people run (the provider axis, ``fidelity.*``).  An engine upgrade is what
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from .. import engines as engine_names
 from ..engines import Version
 from .compare import bar_chart
 
@@ -54,10 +56,13 @@ PROVIDERS = Axis("provider", "Fidelity across providers", "fidelity",
                  value=lambda e: e["provider"], fixed=lambda e: _engine(e)["name"],
                  order=lambda provider: (provider != "netns", provider),
                  about=lambda e: f"provider {e['provider']}, engine {_engine(e)['name']} {_engine(e)['version']}")
+# Docker's builds by their engine name (system, docker-28.5), other runtimes by theirs (podman);
+# Docker's first, oldest first, so the reference is a Docker engine and a runtime is read against it.
 ENGINES = Axis("engine", "Engines compared", "engines",
                value=lambda e: f"{_engine(e)['name']} {re.split('[+~]', _engine(e)['version'])[0]}",
                fixed=lambda e: e["provider"],
-               order=lambda column: (Version.parse(column.split(" ", 1)[-1]), column),
+               order=lambda column: (column.split(" ", 1)[0] not in engine_names.CHOICES,
+                                     Version.parse(column.split(" ", 1)[-1]), column),
                about=lambda e: f"{_engine(e).get('build', '?')}; options: {_engine(e).get('options') or 'none'}")
 AXES = (PROVIDERS, ENGINES)
 

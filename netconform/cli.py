@@ -89,7 +89,7 @@ def _faults(args) -> int:
         return 2
     if args.list:
         for f in chosen:
-            print(f"{f.name:<38} {f.topology:<14} {f.check}: {f.cause}")
+            print(f"{f.name:<38} {f.topology:<14} {f.runtime:<7} {f.check}: {f.cause}")
         return 0
     outcomes = fault_runner.run(faults.Catalogue(tuple(chosen)), args.pytest_args, print,
                                 path if args.catalogue else None)

@@ -33,9 +33,10 @@ class Outcome:
 
 
 def run_suite(topology: str, directory: Path, extra: list[str], fault: str | None = None,
-              catalogue: Path | None = None) -> dict[str, dict]:
+              catalogue: Path | None = None, runtime: str = "docker") -> dict[str, dict]:
     """Checks of one run: name to {outcome, message}; raises RuntimeError when pytest itself broke."""
-    argv = [sys.executable, "-m", "pytest", str(SUITES), f"--topology={topology}", "-m", "not bench",
+    argv = [sys.executable, "-m", "pytest", str(SUITES), f"--topology={topology}", f"--runtime={runtime}",
+            "-m", "not bench",
             "-p", "no:cacheprovider", "-q", f"--report-dir={directory}", *extra]
     if fault:
         argv.append(f"--inject-fault={fault}")
@@ -53,21 +54,23 @@ def run_suite(topology: str, directory: Path, extra: list[str], fault: str | Non
 def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path | None = None) -> list[Outcome]:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="netconform-faults-") as scratch:
-        for topology in dict.fromkeys(f.topology for f in catalogue.faults):
-            mine = [f for f in catalogue.faults if f.topology == topology]
+        for topology, runtime in dict.fromkeys((f.topology, f.runtime) for f in catalogue.faults):
+            mine = [f for f in catalogue.faults if (f.topology, f.runtime) == (topology, runtime)]
+            where = f"{topology} on {runtime}"
             try:
-                clean = run_suite(topology, Path(scratch) / f"{topology}-clean", extra)
+                clean = run_suite(topology, Path(scratch) / f"{topology}-{runtime}-clean", extra, runtime=runtime)
                 red = [c for c, r in clean.items() if r["outcome"] in RED]
-                broken = f"the suite is not green on {topology} without a fault: {', '.join(red)}" if red else ""
+                broken = f"the suite is not green on {where} without a fault: {', '.join(red)}" if red else ""
             except RuntimeError as err:
-                broken = f"the clean run of {topology} broke: {err}"
-            progress(f"{topology}: clean run {'NOT green: ' + broken if broken else 'green'}")
+                broken = f"the clean run of {where} broke: {err}"
+            progress(f"{where}: clean run {'NOT green: ' + broken if broken else 'green'}")
             for fault in mine:
                 if broken:
                     outcomes.append(Outcome(fault, (), broken, False, ran=False))
                     continue
                 try:
-                    checks = run_suite(topology, Path(scratch) / fault.name, extra, fault.name, catalogue_path)
+                    checks = run_suite(topology, Path(scratch) / fault.name, extra, fault.name, catalogue_path,
+                                       runtime)
                 except RuntimeError as err:
                     outcomes.append(Outcome(fault, (), f"the run broke: {err}", False))
                     continue
@@ -84,12 +87,13 @@ def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path |
 
 
 def table(outcomes: list[Outcome]) -> str:
-    rows = ["| fault | topology | must turn red | turned red | message | verdict |", "|---|---|---|---|---|---|"]
+    rows = ["| fault | topology | runtime | must turn red | turned red | message | verdict |",
+            "|---|---|---|---|---|---|---|"]
     for o in outcomes:
         verdict = ("caught" if o.caught else "not run" if not o.ran
                    else "**not injected**" if not o.injected else "**missed**")
         first = _cell(o.message)
-        rows.append(f"| {o.fault.name} | {o.fault.topology} | {o.fault.check} | "
+        rows.append(f"| {o.fault.name} | {o.fault.topology} | {o.fault.runtime} | {o.fault.check} | "
                     f"{', '.join(o.red) or '-'} | {first} | {verdict} |")
     caught = sum(o.caught for o in outcomes)
     return "\n".join(rows) + f"\n\nfaults: {caught} of {len(outcomes)} caught"

@@ -8,8 +8,10 @@ right after it is built; ``netconform faults`` (``faults_run.py``) runs the
 whole suite once clean and once per fault and says which were caught.
 
 Commands may name live values (``render``): ``{addr:c1}`` (c1's address on its network),
-``{pid:c1}`` (its first process on the host), ``{docker:h1}`` (the docker
-CLI aimed at h1's engine); other braces are the shell's.
+``{pid:c1}`` (its first process on the host), ``{cli:h1}`` (the runtime's CLI
+aimed at h1's engine: docker or podman; ``{docker:h1}`` is the same); other
+braces are the shell's.  A fault belongs to one runtime (``runtime``, docker
+unless said), since what breaks is that engine's own machinery.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .registry import RUNTIMES
 from .shipped import shipped
 from .topology import TopologyError, available
 from .topology.build import Builder
@@ -35,8 +38,8 @@ class Step:
     at: str = field(metadata=meta("Where it runs: a host's name, 'lan' (the underlay switch), 'ext', "
                                   "or 'netns:CONTAINER' (the container's network namespace, with the "
                                   "host's tools)."))
-    run: str = field(metadata=meta("A shell command; {addr:NAME}, {pid:NAME} and {docker:HOST} are "
-                                   "filled in from the live lab."))
+    run: str = field(metadata=meta("A shell command; {addr:NAME}, {pid:NAME} and {cli:HOST} (also "
+                                   "{docker:HOST}) are filled in from the live lab."))
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Fault:
     inject: tuple[Step, ...] = field(metadata=meta("The commands that break the lab, in order."))
     check: str = field(metadata=meta("The suite's test that must turn red (a test function name)."))
     message: str = field(metadata=meta("Words the red check's message must contain."))
+    runtime: str = field(default="docker", metadata=meta("The runtime whose labs it breaks (--runtime)."))
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ def load(path: Path = CATALOGUE) -> Catalogue:
         if f.topology not in known:
             problems.append((f"faults.{f.name}.topology", f"{f.topology!r} is not a shipped topology; "
                                                           f"allowed: {', '.join(known)}"))
+        if f.runtime not in RUNTIMES:
+            problems.append((f"faults.{f.name}.runtime", f"{f.runtime!r} is not a runtime; "
+                                                         f"allowed: {', '.join(RUNTIMES)}"))
         if f.check not in tests:
             problems.append((f"faults.{f.name}.check", f"{f.check!r} is not a test of the suites; "
                                                        f"allowed: {', '.join(sorted(tests))}"))
@@ -97,12 +104,13 @@ def _address(lab, name: str) -> str:
 # The live values a command may name, as {KIND:NAME}.
 LIVE = {"addr": _address,
         "pid": lambda lab, name: str(lab.containers[name].pid),
+        "cli": lambda lab, name: lab.runtime.cli(name),
         "docker": lambda lab, name: lab.runtime.cli(name)}
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(LIVE) + r"):([a-z][a-z0-9-]*)\}")
 
 
 def render(lab, command: str) -> str:
-    """``command`` with each ``{addr:c1}``, ``{pid:c1}``, ``{docker:h1}`` filled in from the lab."""
+    """``command`` with each ``{addr:c1}``, ``{pid:c1}``, ``{cli:h1}`` filled in from the lab."""
     return _PLACEHOLDER.sub(lambda m: LIVE[m.group(1)](lab, m.group(2)), command)
 
 

@@ -89,5 +89,5 @@ def test_a_fault_the_suite_does_not_see_is_reported_missed(tmp_path):
                     "             message: blocked, inject: [{at: h1, run: 'true'}]}\n")
     result = netconform("faults", "--catalogue", str(mine))
     assert result.returncode == 1
-    assert "| harmless | bridge | test_reachability | - |  | **missed** |" in result.stdout
+    assert "| harmless | bridge | docker | test_reachability | - |  | **missed** |" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "faults: 0 of 1 caught"

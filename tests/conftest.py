@@ -23,12 +23,14 @@ def topology(name: str):
 @pytest.fixture
 def live_lab(request):
     """A fresh lab per test, for tests that break it: ``live_lab("bridge")`` (or a Topology),
-    ``live_lab("bridge", engine="docker-28.5")`` on a fetched engine."""
+    ``live_lab("bridge", engine="docker-28.5")`` on a fetched engine, ``runtime="podman"``."""
     labs = []
 
-    def build(name: str | Topology, engine: str | engines.EngineBuild = engines.SYSTEM) -> Lab:
+    def build(name: str | Topology, engine: str | engines.EngineBuild = engines.SYSTEM,
+              runtime: str = "docker") -> Lab:
         build = engines.resolve(engine) if isinstance(engine, str) else engine
-        lab = Lab(topology(name) if isinstance(name, str) else name, runtime_options={"build": build})
+        lab = Lab(topology(name) if isinstance(name, str) else name, runtime_name=runtime,
+                  runtime_options={"build": build})
         reason = lab.missing()
         if reason:
             pytest.skip(reason)

@@ -1,0 +1,100 @@
+"""The podman runtime: its own state per host, its differences matched exactly, its skips declared."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from netconform import skips
+from netconform.checks.nat import DIALECTS, IptablesRule
+from netconform.deviations import matching, probe_seen
+from netconform.measure import measure
+from netconform.runtimes.podman import LACKS
+
+from .conftest import run_pytest
+
+# As netavark 1.4 wrote them for a container publishing 8080:80 on the default network.
+NETAVARK_NAT = """\
+-A POSTROUTING -j NETAVARK-HOSTPORT-MASQ
+-A POSTROUTING -s 172.30.1.0/24 -j NETAVARK-1D8721804F16F
+-A NETAVARK-1D8721804F16F -d 172.30.1.0/24 -j ACCEPT
+-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE
+-A NETAVARK-DN-1D8721804F16F -s 172.30.1.0/24 -p tcp -m tcp --dport 8080 -j NETAVARK-HOSTPORT-SETMARK
+-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.30.1.129:80
+-A NETAVARK-HOSTPORT-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "dnat name: podman id: af29" -j NETAVARK-DN-1D8721804F16F
+""".splitlines()
+
+
+def rules(lines: list[str]) -> list[IptablesRule]:
+    return [r for r in map(IptablesRule.parse, lines) if r is not None]
+
+
+def test_netavark_rules_read_as_docker_rules_do():
+    """The same questions of netavark's chains: masquerade of the subnet, DNAT of the port; and
+    each answer turns when the rule it rests on is gone."""
+    dialect = DIALECTS["netavark"]
+    assert dialect.masquerades(rules(NETAVARK_NAT), "172.30.1.0/24", "docker0")
+    assert dialect.dnats(rules(NETAVARK_NAT), "tcp", 8080, "172.30.1.129:80")
+    assert not dialect.dnats(rules(NETAVARK_NAT), "tcp", 8080, "172.30.1.130:80")
+    assert not dialect.masquerades(rules(NETAVARK_NAT), "172.30.2.0/24", "docker0")
+    no_jump = [line for line in NETAVARK_NAT if not line.startswith("-A NETAVARK-HOSTPORT-DNAT")]
+    assert not dialect.dnats(rules(no_jump), "tcp", 8080, "172.30.1.129:80")
+    no_masquerade = [line for line in NETAVARK_NAT if "MASQUERADE" not in line or "HOSTPORT" in line]
+    assert not dialect.masquerades(rules(no_masquerade), "172.30.1.0/24", "docker0")
+
+
+def test_only_a_declared_unsupported_skip_passes_strict():
+    declared = skips.unsupported("podman", "link", LACKS["link"])
+    assert skips.allowed(declared, set())
+    assert not skips.allowed("[unsupported:podman:link] anything else", set())
+    assert not skips.allowed(f"[unsupported:podman:swarm] {LACKS['link']}", set())
+    assert not skips.allowed(f"[unsupported:docker:link] {LACKS['link']}", set())  # docker lacks nothing
+    assert not skips.allowed(f"[unsupported:nosuch:link] {LACKS['link']}", set())
+
+
+@pytest.mark.lab
+def test_a_topology_podman_cannot_build_is_a_declared_skip_under_strict():
+    result = run_pytest("--topology=link,overlay", "--runtime=podman", "-m", "not bench", "--strict-skips",
+                        "-k", "nat_rules", "suites")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"test_nat_rules[link@netns-podman]: [unsupported:podman:link] {LACKS['link']}" in result.stdout
+    assert re.search(r"test_nat_rules\[overlay@netns-podman\]: \[unsupported:podman:scheme:overlay\] "
+                     r"Podman has no swarm", result.stdout)
+
+
+@pytest.mark.lab
+def test_engine_builds_are_for_docker_only():
+    result = run_pytest("--topology=bridge", "--runtime=podman", "--engine=docker-28.5", "suites")
+    assert result.returncode == 4
+    assert "--engine: docker-28.5 names Docker builds; with --runtime podman allowed: system" in result.stderr
+
+
+@pytest.mark.lab
+def test_the_neighbour_deviation_matches_only_what_podman_lets_through(live_lab):
+    """On Podman, ext reaches every bridged container: exactly what the deviation predicts.  A
+    host firewall that keeps ext from one container (the engine's promise half kept) no longer
+    matches, so the isolation check would fail instead of being excused."""
+    lab = live_lab("bridge", runtime="podman")
+    seen = frozenset(probe_seen(v.probe, v.reached) for v in measure(lab).wrong(False))
+    c1, c2 = (lab.containers[name].addresses["bridge"] for name in ("c1", "c2"))
+    assert seen == {f"ext -> {name} ({address}{port} {proto}) reached" for name, address in (("c1", c1), ("c2", c2))
+                    for port, proto in (("", "icmp"), (":80", "tcp"))}
+    assert [d.id for d in matching(lab, "isolation", seen)] == ["podman-routed-neighbour-reaches-containers"]
+    lab.hosts["h1"].exec(["iptables", "-I", "FORWARD", "-s", lab.ext.address, "-d", c1, "-j", "DROP"]).check()
+    fewer = frozenset(probe_seen(v.probe, v.reached) for v in measure(lab).wrong(False))
+    assert fewer == {s for s in seen if "-> c2 " in s}
+    assert matching(lab, "isolation", fewer) == []
+
+
+@pytest.mark.lab
+def test_each_host_has_a_podman_of_its_own(live_lab):
+    """Two hosts of one machine: each podman sees its own containers and default network only,
+    and each host's network namespace holds only its own containers' bridge ports."""
+    lab = live_lab("vxlan", runtime="podman")
+    for host in (h.name for h in lab.topology.hosts):
+        listed = lab.hosts[host].exec([*lab.runtime.podman(host), "ps", "--format", "{{.Names}}"]).check()
+        assert sorted(listed.stdout.split()) == sorted(c.name for c in lab.topology.containers_on(host))
+        subnet = lab.hosts[host].exec([*lab.runtime.podman(host), "network", "inspect", "podman",
+                                       "--format", "{{range .Subnets}}{{.Subnet}}{{end}}"]).check()
+        assert subnet.stdout.strip() == str(lab.scheme.bridge_network(lab.topology, host))

@@ -144,6 +144,12 @@ def _refused_publish_takes_setmark_rules(lab, *, host, port, before, **_) -> fro
                      and line.endswith("-j NETAVARK-HOSTPORT-SETMARK"))
 
 
+def _ping_refused_everywhere(lab, **_) -> frozenset[str]:
+    """busybox ping in every container with a stack may not open an ICMP socket."""
+    return frozenset(f"{c.name}: ping may not open an ICMP socket"
+                     for c in lab.topology.containers if c.mode != "none")
+
+
 PODMAN_SEEN = "Podman 4.3.1 with netavark 1.4.0 and aardvark-dns 1.4.0 (Debian 12) on this machine"
 
 DEVIATIONS: tuple[Deviation, ...] = (
@@ -207,6 +213,16 @@ DEVIATIONS: tuple[Deviation, ...] = (
         seen=PODMAN_SEEN + ", host",
         reference="containers.conf(5): default_capabilities, default_sysctls (ping_group_range)",
         predict=_host_mode_has_no_icmp),
+    Deviation(
+        id="podman-containers-lack-net-raw",
+        runtime="podman", since=Version(0, 0), until=None, check="ping",
+        summary="busybox ping fails in every container ('permission denied'): Podman's default "
+                "capabilities lack NET_RAW (Docker grants it), and busybox ping uses a raw socket. "
+                "The matrix's ICMP probes still run, from the same containers, through the ICMP "
+                "datagram socket Podman's default sysctl (ping_group_range) permits",
+        seen=PODMAN_SEEN + ", every topology",
+        reference="containers.conf(5): default_capabilities (no NET_RAW since Podman 4.0)",
+        predict=_ping_refused_everywhere),
     Deviation(
         id="podman-no-hairpin-to-own-published-port",
         runtime="podman", since=Version(0, 0), until=None, check="reachability",

@@ -21,6 +21,16 @@ def test_bridge_addressing(lab):
     assert_none(stacks.bridge_addressing(lab))
 
 
+def test_ping_runs_with_the_engines_default_capabilities(lab):
+    """A user's ``ping`` works in a container as the engine makes it (Docker grants NET_RAW by
+    default).  An engine known to withhold it (``netconform.deviations``) is an expected failure
+    on exactly its containers; the prober itself is never given more than the engine gives."""
+    refused = stacks.ping_refusals(lab)
+    if refused:
+        notes = excuse(lab, "ping", frozenset(r.observation for r in refused))
+        pytest.fail("\n".join(map(str, refused)) + (f"\n{notes}" if notes else ""))
+
+
 @pytest.mark.requires("host")
 def test_host_mode_shares_host_stack(lab):
     assert_none(stacks.host_mode_shares_stack(lab))

@@ -7,9 +7,12 @@ import re
 import pytest
 
 from netconform import skips
+from netconform.checks import stacks
 from netconform.checks.nat import DIALECTS, IptablesRule
 from netconform.deviations import matching, probe_seen
 from netconform.measure import measure
+from netconform.nodes import ContainerNode
+from netconform.runtimes.docker import DockerContainer
 from netconform.runtimes.podman import LACKS
 
 from .conftest import run_pytest
@@ -98,3 +101,31 @@ def test_each_host_has_a_podman_of_its_own(live_lab):
         subnet = lab.hosts[host].exec([*lab.runtime.podman(host), "network", "inspect", "podman",
                                        "--format", "{{range .Subnets}}{{.Subnet}}{{end}}"]).check()
         assert subnet.stdout.strip() == str(lab.scheme.bridge_network(lab.topology, host))
+
+
+@pytest.mark.lab
+def test_the_ping_check_names_a_container_without_net_raw(live_lab):
+    """Docker grants NET_RAW: the check is green; a container made without it is named."""
+    lab = live_lab("bridge")
+    assert stacks.ping_refusals(lab) == []
+    lab.runtime.remove("h1", "c2")
+    made = lab.runtime.engines["h1"].client.containers.run(
+        lab.runtime.image.tag, ["/serve"], name="c2", cap_drop=["NET_RAW"], init=True, detach=True)
+    lab.containers["c2"] = ContainerNode("c2", "h1", DockerContainer(made))
+    assert [r.observation for r in stacks.ping_refusals(lab)] == ["c2: ping may not open an ICMP socket"]
+
+
+@pytest.mark.lab
+def test_the_net_raw_deviation_holds_only_while_every_container_lacks_it(live_lab):
+    """On Podman no container may ping, as the deviation predicts; one given NET_RAW can, and
+    then the observations no longer match, so the check would fail rather than be excused."""
+    lab = live_lab("bridge", runtime="podman")
+    refused = frozenset(r.observation for r in stacks.ping_refusals(lab))
+    assert [d.id for d in matching(lab, "ping", refused)] == ["podman-containers-lack-net-raw"]
+    lab.runtime.remove("h1", "c2")
+    lab.hosts["h1"].exec([*lab.runtime.podman("h1"), "run", "-d", "--name", "c2", "--cap-add", "NET_RAW",
+                          "--network", "podman", lab.runtime.image.tag, "/serve"]).check()
+    lab.containers["c2"] = ContainerNode("c2", "h1", lab.runtime.handle("h1", "c2"))
+    refused = frozenset(r.observation for r in stacks.ping_refusals(lab))
+    assert refused == {"c1: ping may not open an ICMP socket"}
+    assert matching(lab, "ping", refused) == []

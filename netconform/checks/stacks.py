@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ..lab import Lab
 from ..nodes import Node
@@ -24,6 +25,35 @@ def links_and_addresses(node: Node) -> tuple[set[str], set[str]]:
     addrs = node.exec(["busybox", "ip", "-o", "-4", "addr"]).stdout
     names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line}
     return names, {line.split()[3] for line in addrs.splitlines() if len(line.split()) > 3}
+
+
+@dataclass(frozen=True)
+class PingRefused:
+    """A container whose own ping could not send: what the engine's default capabilities allow."""
+
+    name: str
+    said: str  # ping's own words
+
+    @property
+    def observation(self) -> str:  # what deviations predict: the refusal, not its wording's details
+        return f"{self.name}: ping may not open an ICMP socket"
+
+    def __str__(self) -> str:
+        return f"{self.name}: ping to ext refused inside the container: {self.said}"
+
+
+def ping_refusals(lab: Lab) -> list[PingRefused]:
+    """Containers (any mode with a stack) whose busybox ping, run as the engine runs it with the
+    capabilities the engine grants by default, cannot open an ICMP socket at all.  Whether the
+    echo is answered is the matrix's business; this is whether a user's ``ping`` runs."""
+    found = []
+    for c in lab.topology.containers:
+        if c.mode == "none":
+            continue
+        done = lab.containers[c.name].exec(["ping", "-c", "1", "-W", "2", lab.ext.address])
+        if "permission denied" in (done.stdout + done.stderr).lower():
+            found.append(PingRefused(c.name, (done.stderr or done.stdout).strip()))
+    return found
 
 
 def host_mode_shares_stack(lab: Lab) -> list[str]:

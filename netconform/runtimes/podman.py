@@ -281,7 +281,7 @@ class PodmanRuntime:
         for pub in spec.publish:
             argv += ["-p", f"{pub.host_port}:{pub.container_port}/{pub.proto}"]
         self._run(host, *argv, self.image.tag, "/serve", *map(str, spec.ports), what="run")
-        node = ContainerNode(name, host, self._handle(host, name))
+        node = ContainerNode(name, host, self.handle(host, name))
         if self.recording is None:
             node.reload()
         if spec.mode in ("bridge", "network"):
@@ -292,7 +292,7 @@ class PodmanRuntime:
         """The network of mode-bridge containers: Podman's default, or the scheme's own."""
         return DEFAULT_NETWORK if self.scheme.network == "bridge" else self.scheme.network
 
-    def _handle(self, host: str, name: str) -> PodmanContainer:
+    def handle(self, host: str, name: str) -> PodmanContainer:
         return PodmanContainer(self.site.hosts[host], self.podman(host), name)
 
     def create_network(self, host: str, spec: NetworkSpec) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import registry
 from .engines import Version
-from .nodes import ContainerNode, HostNode, NamespaceNode, Node
+from .nodes import ContainerNode, HostNode, InStack, NamespaceNode, Node
 from .providers.base import Provider
 from .result import Result
 from .runtimes.base import Runtime, Unavailable
@@ -147,6 +147,13 @@ class Lab:
         """Run a tool of the host's (ping -M, ethtool, ip) in a container's network namespace."""
         node = self.containers[container] if isinstance(container, str) else container
         return self.site.netns_exec(node, argv, timeout)
+
+    def stack_tools(self, name: str) -> Node:
+        """The node ``name`` as its host's tools see its network stack: a host or ext itself, a
+        container through ``netns_exec``."""
+        if name in self.hosts:
+            return self.hosts[name]
+        return InStack(name, lambda argv, timeout: self.netns_exec(name, argv, timeout))
 
     def realised(self) -> str:
         """How the scheme was realised on these hosts with this engine, for the report."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -166,6 +167,21 @@ class ContainerNode:
         if self._state is None:
             self.reload()
         return self._state.addresses
+
+
+@dataclass(frozen=True)
+class InStack:
+    """A node's network stack driven with its host's tools (``Site.netns_exec`` for a container):
+    for what measures the datapath rather than what an engine lets a container do, such as ICMP
+    round trips from a container whose engine withholds NET_RAW (Podman)."""
+
+    name: str
+    run: Callable[[list[str], float], Result] = field(repr=False)
+
+    def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
+        if input is not None:
+            raise NotImplementedError("a stack's tools take no input")
+        return self.run(argv, timeout)
 
 
 def _wait_for(path: Path, timeout: float) -> Path:

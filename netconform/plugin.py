@@ -82,10 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "first boot (default: the box `netconform box` builds locally)")
     group.addoption("--dry-run", action="store_true",
                     help="print what building each lab would do on its hosts, and exit without touching them")
-    group.addoption("--runtime", default="docker", choices=sorted(registry.RUNTIMES),
-                    help="the container engine on each host: docker (a dockerd per host, the default) or "
-                         "podman (rootful Podman with netavark and aardvark-dns, its own state per host); "
-                         "what a runtime has no equivalent for is skipped with its reason (docs/runtimes.md)")
+    group.addoption("--runtime", default="docker", metavar="NAME[,NAME...]",
+                    help="the container engine(s) on each host: docker (a dockerd per host, the default) "
+                         "and/or podman (rootful Podman with netavark and aardvark-dns, its own state per "
+                         "host); several run every topology on each, in one run, ids reading "
+                         "topology@netns-podman; --engine picks docker's builds; what a runtime has no "
+                         "equivalent for is skipped with its declared reason (docs/runtimes.md)")
     group.addoption("--engine", default=engines.SYSTEM, metavar="NAME[,NAME...]|all",
                     help="the Docker engine(s) each lab runs: system (the dockerd on PATH, the default) or "
                          f"{', '.join(engines.RELEASES)} (Debian's packages, see `netconform engines fetch`); "
@@ -147,11 +149,11 @@ def pytest_configure(config: pytest.Config) -> None:
     specs = []
     try:
         inventory = _inventory(config)
-        chosen = _engines(config)
+        chosen = _runtimes_and_engines(config)
         for path in resolve(config.option.topology):
             topo = load(path)
-            for engine in chosen:
-                specs.append(LabSpec(topo, config.option.provider, config.option.runtime, inventory,
+            for runtime, engine in chosen:
+                specs.append(LabSpec(topo, config.option.provider, runtime, inventory,
                                      config.option.vagrant_box, engine))
             if inventory is not None:
                 specs[-1].lab().provider.check(topo)
@@ -166,20 +168,28 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit("dry run: nothing was built", returncode=0)
 
 
-def _engines(config: pytest.Config) -> list[str]:
-    """The engine builds of --engine; a fetched build runs only where its files are (this machine)."""
+def _runtimes_and_engines(config: pytest.Config) -> list[tuple[str, str]]:
+    """(runtime, engine build) of each lab per topology: every --runtime, and for a runtime that
+    runs engine builds (docker) every --engine; a fetched build runs only where its files are
+    (this machine)."""
+    runtimes = [part.strip() for part in config.option.runtime.split(",") if part.strip()]
+    unknown = [r for r in runtimes if r not in registry.RUNTIMES]
+    if unknown or not runtimes:
+        raise pytest.UsageError(f"--runtime: {', '.join(unknown) or repr(config.option.runtime)} is not a "
+                                f"runtime; allowed: {', '.join(registry.RUNTIMES)}")
     try:
         chosen = engines.parse(config.option.engine)
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
-    if chosen != [engines.SYSTEM] and config.option.runtime != "docker":
+    builds = [r for r in runtimes if registry.implementation("runtime", r).engine_builds]
+    if chosen != [engines.SYSTEM] and not builds:
         raise pytest.UsageError(f"--engine: {config.option.engine} names Docker builds; with --runtime "
                                 f"{config.option.runtime} allowed: system")
     if chosen != [engines.SYSTEM] and not registry.load("provider", config.option.provider).local_kernel:
         raise pytest.UsageError(f"--engine: {config.option.engine} runs a build from this machine's cache, "
                                 f"which the {config.option.provider} provider's hosts do not have; allowed "
                                 "there: system (their own dockerd)")
-    return chosen
+    return [(r, engine) for r in runtimes for engine in (chosen if r in builds else [engines.SYSTEM])]
 
 
 def _fault(config: pytest.Config):

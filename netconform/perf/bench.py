@@ -98,11 +98,12 @@ def throughput(kind: str, source: Node, target: Node, address: str, settings: Se
 
 
 def round_trips(kind: str, source: Node, target: Node, address: str, port: int | None = None,
-                settings: Settings = Settings()) -> list[Measurement]:
-    """ICMP round trips, and TCP request/response round trips where the target has a port of its
-    own for sockperf (not behind DNAT); a series that fails is recorded with its error."""
+                settings: Settings = Settings(), pinger: Node | None = None) -> list[Measurement]:
+    """ICMP round trips (from ``pinger``: the source's stack, by default the source itself), and
+    TCP request/response round trips where the target has a port of its own for sockperf (not
+    behind DNAT); a series that fails is recorded with its error."""
     route = f"{source.name} -> {target.name}"
-    series = [("icmp-rtt", lambda: latency.icmp(source, address), 1.0)]
+    series = [("icmp-rtt", lambda: latency.icmp(pinger or source, address), 1.0)]
     if port is None:
         series.append(("tcp-rr", lambda: latency.tcp_rr(source, target, address, settings.seconds),
                        settings.seconds))
@@ -149,6 +150,9 @@ def path_throughput(lab, path, settings: Settings) -> list[Measurement]:
 
 
 def path_round_trips(lab, path, settings: Settings) -> list[Measurement]:
-    """Latency on one of a lab's paths (no sockperf behind DNAT: it needs a port of its own)."""
+    """Latency on one of a lab's paths (no sockperf behind DNAT: it needs a port of its own).
+    ICMP goes from the source's stack with the host's busybox ping, whatever capabilities the
+    engine gives the container (the ping check reports those): the figure is the datapath's."""
     return round_trips(path.kind, lab.node(path.source), lab.node(path.target), path.address,
-                       port=path.port if path.paused else None, settings=settings)
+                       port=path.port if path.paused else None, settings=settings,
+                       pinger=lab.stack_tools(path.source))

@@ -90,6 +90,7 @@ class Runtime(Protocol):
     # when the engine filters nothing forwarded that it did not make (a scheme adds none then).
     forward_filter: str | None
     nat_dialect: str  # how its NAT rules read (``checks.nat.DIALECTS``)
+    engine_builds: bool  # whether --engine picks among its builds (docker), or it runs the system's
 
     def missing(self) -> str | None: ...
 

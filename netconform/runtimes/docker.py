@@ -137,6 +137,7 @@ class DockerRuntime:
     lacks: dict[str, str] = {}
     forward_filter = "DOCKER-USER"
     nat_dialect = "docker"
+    engine_builds = True  # --engine picks the build
 
     def __init__(self, build: EngineBuild | None = None) -> None:
         self.build = build or EngineBuild(SYSTEM)

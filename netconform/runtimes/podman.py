@@ -119,6 +119,7 @@ class PodmanRuntime:
     lacks = LACKS
     forward_filter = None  # netavark 1.4 leaves FORWARD's policy as it was (ACCEPT in a fresh host)
     nat_dialect = "netavark"
+    engine_builds = False  # the system's podman only
     flags: frozenset[str] = frozenset()
 
     def __init__(self, build: EngineBuild | None = None) -> None:

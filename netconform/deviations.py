@@ -283,9 +283,11 @@ def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
     __tracebackhide__ = True
     found = matching(lab, check, observed, **context)
     if found:
-        named = "; ".join(f"{d.id} ({d.range}): {d.summary}" for d in found)
-        pytest.xfail(f"known deviation{'s' * (len(found) > 1)} of engine {lab.runtime_name} "
-                     f"{lab.runtime.version()}: {named}. Observed exactly: {'; '.join(sorted(observed))}")
+        ids = ", ".join(d.id for d in found)
+        what = (f"({found[0].range}) {found[0].summary}." if len(found) == 1
+                else " ".join(f"{d.id} ({d.range}): {d.summary}." for d in found))
+        pytest.xfail(f"known deviation{'s' * (len(found) > 1)} {ids} of engine {lab.runtime_name} "
+                     f"{lab.runtime.version()}: {what} Observed exactly: {'; '.join(sorted(observed))}")
     version = Version.parse(lab.runtime.version())
     notes = []
     for d in DEVIATIONS:

@@ -129,3 +129,11 @@ def test_the_net_raw_deviation_holds_only_while_every_container_lacks_it(live_la
     refused = frozenset(r.observation for r in stacks.ping_refusals(lab))
     assert refused == {"c1: ping may not open an ICMP socket"}
     assert matching(lab, "ping", refused) == []
+
+
+def test_the_dry_run_shows_each_hosts_podman_and_default_network():
+    result = run_pytest("--topology=portmap", "--runtime=podman", "--dry-run", "suites")
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert '"network_interface": "docker0"' in result.stdout and '"subnet": "172.30.1.0/24"' in result.stdout
+    assert re.search(r"h1: podman --root /run/lab/podman/h1/storage .* run -d --init --name web --network podman "
+                     r".* -p 8080:80/tcp netconform/probe:\w+ /serve 80", result.stdout), result.stdout[-3000:]

@@ -94,7 +94,7 @@ def _outcome(check: dict | None) -> str | None:
     engines can fail a check expectedly for different reasons."""
     if check is None:
         return None
-    excused = re.search(r"known deviation (\S+)", check.get("message", ""))
+    excused = re.search(r"known deviations? ([\w-]+(?:, [\w-]+)*)", check.get("message", ""))
     return f"xfailed ({excused.group(1)})" if check["outcome"] == "xfailed" and excused else check["outcome"]
 
 

@@ -181,7 +181,7 @@ class PodmanRuntime:
 
     def _run(self, host: str, *argv: str, what: str) -> Result:
         if self.recording is not None:
-            self.recording.append(f"{host}: {shlex.join(argv)}")
+            self.recording.append(f"{host}: {shlex.join([*self.podman(host), *argv])}")
             return Result(argv, 0, "", "", 0.0)
         done = self.site.hosts[host].exec([*self.podman(host), *argv], timeout=120)
         if done.rc != 0:
@@ -307,10 +307,10 @@ class PodmanRuntime:
         self._run(host, *argv, spec.name, what="network create")
 
     def form_cluster(self, manager: str, addresses: dict[str, str]) -> None:
-        raise Unavailable(f"[unsupported:podman] {LACKS['scheme:overlay']}")
+        raise Refused(LACKS["scheme:overlay"])  # never asked: such labs are skipped (lacks)
 
     def service(self, host: str, name: str, published: int, target: int):
-        raise Unavailable(f"[unsupported:podman] {LACKS['scheme:overlay']}")
+        raise Refused(LACKS["scheme:overlay"])
 
     def stop(self, node: ContainerNode) -> None:
         self._run(node.host, "stop", "-t", "0", node.name, what="stop")

@@ -133,3 +133,19 @@ class Runtime(Protocol):
     def state_dir(self, host: str) -> str: ...
 
     def enter_command(self, node: ContainerNode) -> str: ...
+
+
+def creation_order(containers: tuple[Container, ...]) -> list[Container]:
+    """Targets of container mode and sources of links before those that need them."""
+    done: list[Container] = []
+    pending = list(containers)
+    while pending:
+        names = {c.name for c in done}
+        ready = [c for c in pending if {c.container or c.name, *(l.source for l in c.links)}
+                 - {c.name} <= names]
+        if not ready:
+            raise ValueError(f"links form a cycle among {', '.join(c.name for c in pending)}")
+        done += ready
+        pending = [c for c in pending if c not in ready]
+    return done
+

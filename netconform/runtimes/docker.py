@@ -31,7 +31,7 @@ from ..nodes import ContainerNode, HostNode
 from ..result import CommandError, Result
 from ..sandbox_init import CGROUP_PREFIX
 from ..topology import Container
-from .base import ContainerState, NetworkSpec, Refused, Task
+from .base import ContainerState, NetworkSpec, Refused, Task, creation_order
 
 if TYPE_CHECKING:
     from ..schemes.base import Scheme
@@ -284,7 +284,7 @@ class DockerRuntime:
                 self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet), options=(
                     ("com.docker.network.bridge.name", net.name),)))
         nodes = {}
-        for spec in _creation_order(topo.containers_on(host)):
+        for spec in creation_order(topo.containers_on(host)):
             nodes[spec.name] = self.run_container(host, spec)
         self.timings.containers = max(self.timings.containers, time.monotonic() - start)
         return nodes
@@ -420,19 +420,3 @@ def _attachment_timed_out(err: docker.errors.APIError) -> bool:
     container, made the same way, gets it.  Any other error is Docker's answer.
     """
     return "attaching to network failed" in str(err) and "deadline exceeded" in str(err)
-
-
-def _creation_order(containers: tuple[Container, ...]) -> list[Container]:
-    """Targets of container mode and sources of links before those that need them."""
-    done: list[Container] = []
-    pending = list(containers)
-    while pending:
-        names = {c.name for c in done}
-        ready = [c for c in pending if {c.container or c.name, *(l.source for l in c.links)}
-                 - {c.name} <= names]
-        if not ready:
-            raise ValueError(f"links form a cycle among {', '.join(c.name for c in pending)}")
-        done += ready
-        pending = [c for c in pending if c not in ready]
-    return done
-

@@ -39,7 +39,7 @@ from ..nodes import ContainerNode, HostNode
 from ..result import Result
 from ..sandbox_init import CGROUP_PREFIX
 from ..topology import Container
-from .base import ContainerState, NetworkSpec, Refused, Unavailable
+from .base import ContainerState, NetworkSpec, Refused, Unavailable, creation_order
 
 if TYPE_CHECKING:
     from ..schemes.base import BridgePlan, Scheme
@@ -258,15 +258,13 @@ class PodmanRuntime:
         return {name: node for nodes in per_host for name, node in nodes.items()}
 
     def _populate(self, host: str) -> dict[str, ContainerNode]:
-        from .docker import _creation_order  # the same order: targets before who joins them
-
         topo = self.site.topology
         self._run(host, "import", str(self.image.tarball), self.image.tag, what="import")
         for net in topo.networks:
             if net.host == host:
                 # Podman 4.3 cannot name the bridge (no --interface-name): netavark picks podmanN.
                 self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet)))
-        return {spec.name: self.run_container(host, spec) for spec in _creation_order(topo.containers_on(host))}
+        return {spec.name: self.run_container(host, spec) for spec in creation_order(topo.containers_on(host))}
 
     def run_container(self, host: str, spec: Container, name: str | None = None) -> ContainerNode:
         """``podman run`` one container as ``spec`` says; a refusal is Podman's own words."""

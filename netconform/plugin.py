@@ -322,7 +322,10 @@ def lab(request: pytest.FixtureRequest):
     built = spec.lab(progress=lambda text: say(request.config, text))
     lacking = sorted(set(built.runtime.lacks) & features(spec.topology))
     if lacking:  # declared by the runtime: --strict-skips accepts exactly this
-        pytest.skip(skips.unsupported(spec.runtime, lacking[0], built.runtime.lacks[lacking[0]]))
+        reason = skips.unsupported(spec.runtime, lacking[0], built.runtime.lacks[lacking[0]])
+        if request.config.stash[REPORT] is not None:
+            request.config.stash[REPORT].record_unbuilt(built, reason)
+        pytest.skip(reason)
     reason = built.missing()
     if reason:
         pytest.skip(reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -137,3 +138,16 @@ def test_the_dry_run_shows_each_hosts_podman_and_default_network():
     assert '"network_interface": "docker0"' in result.stdout and '"subnet": "172.30.1.0/24"' in result.stdout
     assert re.search(r"h1: podman --root /run/lab/podman/h1/storage .* run -d --init --name web --network podman "
                      r".* -p 8080:80/tcp netconform/probe:\w+ /serve 80", result.stdout), result.stdout[-3000:]
+
+
+@pytest.mark.lab
+def test_a_lab_podman_cannot_build_stands_in_the_report_beside_dockers(tmp_path):
+    """The link topology on both runtimes: Podman's column is there, every check skipped with the
+    declared reason, so the comparison shows the gap instead of leaving Podman out."""
+    result = run_pytest("--topology=link", "--runtime=podman", "-m", "not bench", f"--report-dir={tmp_path}",
+                        "-k", "nat_rules or isolation", "suites")
+    assert result.returncode == 0, result.stdout[-2000:]
+    entry = json.loads((tmp_path / "conformance.json").read_text())["labs"]["link@netns-podman"]
+    assert entry["topology"] == "link" and entry["engine"]["name"] == "podman"
+    assert entry["realised"] == f"not built: [unsupported:podman:link] {LACKS['link']}"
+    assert {c["outcome"] for c in entry["checks"].values()} == {"skipped"}

@@ -26,12 +26,18 @@ class Report:
         return self.labs.setdefault(lab_id, {"checks": {}, "matrix": []})
 
     def record_lab(self, lab: Lab) -> None:
-        entry = self._lab(lab.id)
-        entry.update(topology=lab.topology.name, description=lab.topology.description,
-                     scheme=lab.topology.scheme, realised=lab.realised(),
-                     provider=lab.provider_name,
-                     runtime=lab.runtime_name, engine=lab.runtime.facts(),
-                     build_seconds=asdict(lab.phases))
+        self._describe(lab, lab.realised())
+        self._lab(lab.id)["build_seconds"] = asdict(lab.phases)
+
+    def record_unbuilt(self, lab: Lab, why: str) -> None:
+        """A lab its runtime cannot build (``Runtime.lacks``): in the report beside the runtimes
+        that built it, its checks skipped with the reason, so a comparison shows the gap."""
+        self._describe(lab, f"not built: {why}")
+
+    def _describe(self, lab: Lab, realised: str) -> None:
+        self._lab(lab.id).update(topology=lab.topology.name, description=lab.topology.description,
+                                 scheme=lab.topology.scheme, realised=realised, provider=lab.provider_name,
+                                 runtime=lab.runtime_name, engine=lab.runtime.facts())
 
     def record_matrix(self, lab: Lab, matrix: Matrix) -> None:
         self._lab(lab.id)["matrix"] = [

@@ -16,7 +16,8 @@ from pyroute2 import IPRoute
 
 DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2",
            "docker-proxy", "httpd", "iperf3", "ovs-vswitchd", "ovsdb-server",
-           "libvirtd", "dnsmasq", "qemu-system-x86", "ssh", "vagrant", "ruby")
+           "libvirtd", "dnsmasq", "qemu-system-x86", "ssh", "vagrant", "ruby",
+           "podman", "conmon", "aardvark-dns", "catatonit")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ def take() -> Snapshot:
     netns = tuple(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
     mounts = frozenset(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                        if line.split()[4].startswith(("/run", "/etc")))
-    cgroups = frozenset(str(p) for p in Path("/sys/fs/cgroup").glob("*/netconform-*"))
+    # The run's own, and Podman's default parent (where its cgroupfs manager puts what is not
+    # given a parent of ours).
+    cgroups = frozenset(str(p) for pattern in ("*/netconform-*", "*/libpod_parent")
+                        for p in Path("/sys/fs/cgroup").glob(pattern))
     daemons = frozenset(f"{p.name}:{comm}" for p in Path("/proc").iterdir() if p.name.isdigit()
                         for comm in [_comm(p)] if comm in DAEMONS)
     return Snapshot(links, addresses, routes, rules, netns, mounts, cgroups, daemons)

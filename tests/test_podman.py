@@ -125,7 +125,8 @@ def test_the_net_raw_deviation_holds_only_while_every_container_lacks_it(live_la
     assert [d.id for d in matching(lab, "ping", refused)] == ["podman-containers-lack-net-raw"]
     lab.runtime.remove("h1", "c2")
     lab.hosts["h1"].exec([*lab.runtime.podman("h1"), "run", "-d", "--name", "c2", "--cap-add", "NET_RAW",
-                          "--network", "podman", lab.runtime.image.tag, "/serve"]).check()
+                          "--network", "podman", *lab.runtime.cgroup_parent("h1"), lab.runtime.image.tag,
+                          "/serve"]).check()
     lab.containers["c2"] = ContainerNode("c2", "h1", lab.runtime.handle("h1", "c2"))
     refused = frozenset(r.observation for r in stacks.ping_refusals(lab))
     assert refused == {"c1: ping may not open an ICMP socket"}

@@ -273,8 +273,7 @@ class PodmanRuntime:
             raise Refused(LACKS["link"])
         network = {"network": spec.network, "container": f"container:{spec.container}",
                    "bridge": self._bridge_network()}.get(spec.mode, spec.mode)
-        argv = ["run", "-d", "--init", "--name", name, "--network", network,
-                "--cgroup-parent", f"/{CGROUP_PREFIX}{self.site.run_id}/{host}"]
+        argv = ["run", "-d", "--init", "--name", name, "--network", network, *self.cgroup_parent(host)]
         if spec.mode not in ("host", "container"):  # as the docker runtime: the stack's own name
             argv += ["--hostname", name]
         for pub in spec.publish:
@@ -286,6 +285,11 @@ class PodmanRuntime:
         if spec.mode in ("bridge", "network"):
             self.scheme.after_container(self.site, node)
         return node
+
+    def cgroup_parent(self, host: str) -> list[str]:
+        """Where a container of ``host`` and its conmon go: under the run's cgroup, which the
+        sandbox removes (without it, Podman's cgroupfs manager uses /libpod_parent of the machine)."""
+        return ["--cgroup-parent", f"/{CGROUP_PREFIX}{self.site.run_id}/{host}"]
 
     def _bridge_network(self) -> str:
         """The network of mode-bridge containers: Podman's default, or the scheme's own."""

@@ -217,14 +217,12 @@ class PodmanRuntime:
             # container exists (netavark would make it with the first container, and adopts it).
             script += [f"ip link add name {plan.bridge} type bridge",
                        f"ip addr add {plan.gateway} dev {plan.bridge}", f"ip link set {plan.bridge} up"]
-        if self.recording is not None:
-            self.recording.append(f"{host}: " + "; ".join(script[1:]))
-        else:
-            node.exec(["sh", "-c", "\n".join(script)]).check(f"podman state on {host}")
         network = json.dumps(default_network(plan), indent=1)
         if self.recording is not None:
-            self.recording.append(f"{host}: {root}/networks/{DEFAULT_NETWORK}.json = {network}")
+            self.recording += [f"{host}: " + "; ".join(script[1:]),
+                               f"{host}: {root}/networks/{DEFAULT_NETWORK}.json = {network}"]
         else:
+            node.exec(["sh", "-c", "\n".join(script)]).check(f"podman state on {host}")
             node.write(f"{root}/networks/{DEFAULT_NETWORK}.json", network + "\n")
         deadline = time.monotonic() + READY_TIMEOUT
         while True:

@@ -61,18 +61,30 @@ def probe_seen(probe: Probe, reached: bool) -> str:
     return f"{probe} {'reached' if reached else 'blocked'}"
 
 
+def _routed_stacks(lab) -> list[tuple[object, str]]:
+    """(container, address) of each own stack whose address lies in a subnet the LAN neighbour
+    routes via a host."""
+    routed = [net for net, _ in lab.scheme.neighbour_routes(lab.topology)]
+    found = []
+    for c in own_stacks(lab.topology):
+        address = next(iter(lab.containers[c.name].addresses.values()), None)
+        if address is not None and any(ipaddress.IPv4Address(address) in net for net in routed):
+            found.append((c, address))
+    return found
+
+
+def _reached_on_every_port(source: str, target, address: str) -> set[str]:
+    """``source`` reaching ``target`` at ``address`` by ICMP and on every port it serves."""
+    return {probe_seen(p, True) for p in (Probe(source, target.name, address, "icmp"),
+                                          *(Probe(source, target.name, address, "tcp", port)
+                                            for port in target.ports))}
+
+
 def _routed_neighbour_reaches_published(lab, **_) -> frozenset[str]:
     """ext, routed to the container subnets, reaches each published container port on the
     container's own address (no direct-routing guard), and nothing else it must not."""
-    routed = [net for net, _ in lab.scheme.neighbour_routes(lab.topology)]
-    seen = set()
-    for c in own_stacks(lab.topology):
-        address = next(iter(lab.containers[c.name].addresses.values()), None)
-        if address is None or not any(ipaddress.IPv4Address(address) in net for net in routed):
-            continue
-        seen |= {probe_seen(Probe("ext", c.name, address, "tcp", p.container_port), True)
-                 for p in c.publish}
-    return frozenset(seen)
+    return frozenset(probe_seen(Probe("ext", c.name, address, "tcp", p.container_port), True)
+                     for c, address in _routed_stacks(lab) for p in c.publish)
 
 
 def _link_rules_stay_on_old_address(lab, *, new: Probe, stale: Probe, old: str, **_) -> frozenset[str]:
@@ -85,30 +97,18 @@ def _link_rules_stay_on_old_address(lab, *, new: Probe, stale: Probe, old: str, 
 def _routed_neighbour_reaches_containers(lab, **_) -> frozenset[str]:
     """ext, routed to the container subnets, reaches every container on them on every port it
     serves: nothing filters forwarded traffic into them."""
-    routed = [net for net, _ in lab.scheme.neighbour_routes(lab.topology)]
-    seen = set()
-    for c in own_stacks(lab.topology):
-        address = next(iter(lab.containers[c.name].addresses.values()), None)
-        if address is None or not any(ipaddress.IPv4Address(address) in net for net in routed):
-            continue
-        seen |= {probe_seen(p, True) for p in (Probe("ext", c.name, address, "icmp"),
-                                               *(Probe("ext", c.name, address, "tcp", port) for port in c.ports))}
-    return frozenset(seen)
+    return frozenset().union(*(_reached_on_every_port("ext", c, address) for c, address in _routed_stacks(lab)))
 
 
 def _networks_not_isolated(lab, **_) -> frozenset[str]:
     """Containers on different networks of one host reach each other on every port served."""
-    stacks = own_stacks(lab.topology)
+    topo, stacks = lab.topology, own_stacks(lab.topology)
     seen = set()
     for src in stacks:
         for dst in stacks:
-            if src.host != dst.host or network_of(lab.topology, src.name) == network_of(lab.topology, dst.name):
-                continue
             address = next(iter(lab.containers[dst.name].addresses.values()), None)
-            if address is not None:
-                seen |= {probe_seen(p, True) for p in (
-                    Probe(src.name, dst.name, address, "icmp"),
-                    *(Probe(src.name, dst.name, address, "tcp", port) for port in dst.ports))}
+            if src.host == dst.host and network_of(topo, src.name) != network_of(topo, dst.name) and address:
+                seen |= _reached_on_every_port(src.name, dst, address)
     return frozenset(seen)
 
 

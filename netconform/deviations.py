@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from .checks.names import hostname_not_shared
+from .checks.stacks import ping_refused
 from .engines import Version
 from .expect import Probe, network_of, own_stacks
 
@@ -132,7 +134,7 @@ def _no_hairpin_to_own_published_port(lab, *, matrix, **_) -> frozenset[str]:
 
 def _hostname_not_shared(lab, **_) -> frozenset[str]:
     """A container-mode container keeps a hostname of its own."""
-    return frozenset(f"{c.name}: hostname is not {c.container}'s"
+    return frozenset(hostname_not_shared(c.name, c.container)
                      for c in lab.topology.containers if c.mode == "container")
 
 
@@ -146,8 +148,7 @@ def _refused_publish_takes_setmark_rules(lab, *, host, port, before, **_) -> fro
 
 def _ping_refused_everywhere(lab, **_) -> frozenset[str]:
     """busybox ping in every container with a stack may not open an ICMP socket."""
-    return frozenset(f"{c.name}: ping may not open an ICMP socket"
-                     for c in lab.topology.containers if c.mode != "none")
+    return frozenset(ping_refused(c.name) for c in lab.topology.containers if c.mode != "none")
 
 
 PODMAN_SEEN = "Podman 4.3.1 with netavark 1.4.0 and aardvark-dns 1.4.0 (Debian 12) on this machine"

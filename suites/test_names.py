@@ -72,6 +72,6 @@ def test_container_mode_shares_hostname(lab):
     one of its own (``netconform.deviations``) is an expected failure on exactly that."""
     differ = names.hostname_mismatches(lab)
     if differ:
-        observed = frozenset(f"{m.name}: hostname is not {m.target}'s" for m in differ)
+        observed = frozenset(m.observation for m in differ)
         notes = excuse(lab, "shared-hostname", observed)
         pytest.fail("\n".join(str(m) for m in differ) + (f"\n{notes}" if notes else ""))

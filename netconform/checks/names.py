@@ -100,12 +100,21 @@ def embedded_dns(lab: Lab) -> list[str]:
     return problems
 
 
+def hostname_not_shared(name: str, target: str) -> str:
+    """The observation of a container-mode container not answering to its target's hostname."""
+    return f"{name}: hostname is not {target}'s"
+
+
 @dataclass(frozen=True)
 class HostnameMismatch:
     name: str
     target: str
     mine: str
     theirs: str
+
+    @property
+    def observation(self) -> str:  # what deviations predict: not which names they were
+        return hostname_not_shared(self.name, self.target)
 
     def __str__(self) -> str:
         return f"{self.name}: hostname {self.mine!r}, but {self.target}'s is {self.theirs!r}"

@@ -27,6 +27,11 @@ def links_and_addresses(node: Node) -> tuple[set[str], set[str]]:
     return names, {line.split()[3] for line in addrs.splitlines() if len(line.split()) > 3}
 
 
+def ping_refused(name: str) -> str:
+    """The observation of a container whose ping may not open an ICMP socket (deviations predict it)."""
+    return f"{name}: ping may not open an ICMP socket"
+
+
 @dataclass(frozen=True)
 class PingRefused:
     """A container whose own ping could not send: what the engine's default capabilities allow."""
@@ -36,7 +41,7 @@ class PingRefused:
 
     @property
     def observation(self) -> str:  # what deviations predict: the refusal, not its wording's details
-        return f"{self.name}: ping may not open an ICMP socket"
+        return ping_refused(self.name)
 
     def __str__(self) -> str:
         return f"{self.name}: ping to ext refused inside the container: {self.said}"

@@ -26,9 +26,41 @@ from dataclasses import dataclass
 import pytest
 
 from .checks.names import hostname_not_shared
+from .checks.path import cross_path
+from .measure import NO_ICMP_SOCKET
 from .checks.stacks import ping_refused
 from .engines import Version
 from .expect import Probe, network_of, own_stacks
+
+
+@dataclass(frozen=True)
+class HostCondition:
+    """A host setting a deviation depends on (read live, ``Lab.host_settings``): an engine
+    behaviour that shows only on hosts set up so is that setting's doing as much as the engine's,
+    and is excused only where every host of the lab has it."""
+
+    key: str  # a key of hostprofile.RECORDED
+    said: str  # the condition in words, for the report
+    holds: Callable[[str], bool]
+
+    def on(self, settings: dict[str, dict[str, str]]) -> bool:
+        return bool(settings) and all(self.holds(values.get(self.key, "absent")) for values in settings.values())
+
+
+def _admits_root(group_range: str) -> bool:
+    low, _, high = group_range.partition(" ")
+    return low.isdigit() and high.isdigit() and int(low) <= 0 <= int(high)
+
+
+BR_NETFILTER_ON = HostCondition(
+    "net.bridge.bridge-nf-call-iptables", "bridge-nf-call-iptables = 1 (br_netfilter loaded and passing "
+    "bridged traffic through iptables, as on a host where dockerd or an admin loaded it)", lambda v: v == "1")
+BR_NETFILTER_OFF = HostCondition(
+    "net.bridge.bridge-nf-call-iptables", "br_netfilter not loaded (or bridge-nf-call-iptables = 0), as on a "
+    "host where no engine or admin loaded it", lambda v: v in ("0", "absent"))
+NO_ICMP_SOCKETS_FOR_ROOT = HostCondition(
+    "net.ipv4.ping_group_range", "a ping_group_range that does not admit group 0 (the kernel's own default "
+    "'1 0'; Debian 13 boots with '0 2147483647')", lambda v: not _admits_root(v))
 
 
 @dataclass(frozen=True)
@@ -45,21 +77,27 @@ class Deviation:
     reference: str  # upstream record of the behaviour
     predict: Callable[..., frozenset[str]]  # (lab, **context) -> the exact observations
     flag: str | None = None  # a daemon option the engine must run with for it to apply
+    needs: tuple[HostCondition, ...] = ()  # host settings it shows only under
 
-    def applies(self, runtime: str, version: Version, flags: frozenset[str] = frozenset()) -> bool:
+    def applies(self, runtime: str, version: Version, flags: frozenset[str] = frozenset(),
+                settings: dict[str, dict[str, str]] | None = None) -> bool:
+        """Whether it applies to this engine, its options and (when given) its hosts' settings."""
         return (runtime == self.runtime and self.since <= version
                 and (self.until is None or version < self.until)
-                and (self.flag is None or self.flag in flags))
+                and (self.flag is None or self.flag in flags)
+                and (settings is None or all(c.on(settings) for c in self.needs)))
 
     @property
     def range(self) -> str:
         bounds = [f">= {self.since}" if self.since > Version(0, 0) else "",
                   f"< {self.until}" if self.until else ""]
         where = f" with {self.flag}" if self.flag else ""
-        return f"{self.runtime} {', '.join(b for b in bounds if b) or 'any version'}{where}"
+        hosts = f" on hosts with {' and '.join(c.said for c in self.needs)}" if self.needs else ""
+        return f"{self.runtime} {', '.join(b for b in bounds if b) or 'any version'}{where}{hosts}"
 
 
 def probe_seen(probe: Probe, reached: bool) -> str:
+    """A prediction of one probe's verdict, worded as ``Verdict.observation`` measures it."""
     return f"{probe} {'reached' if reached else 'blocked'}"
 
 
@@ -115,11 +153,11 @@ def _networks_not_isolated(lab, **_) -> frozenset[str]:
 
 
 def _host_mode_has_no_icmp(lab, *, matrix, **_) -> frozenset[str]:
-    """Every promised ICMP probe from a host-mode container is blocked: the container may open
-    neither a raw socket (no NET_RAW) nor an ICMP datagram socket (the host's
+    """Every promised ICMP probe from a host-mode container is blocked because it could open no
+    ICMP socket at all: neither a raw one (no NET_RAW) nor a datagram one (the host's
     ping_group_range, which an engine does not set for the host's own stack)."""
     host_mode = {c.name for c in lab.topology.containers if c.mode == "host"}
-    return frozenset(probe_seen(v.probe, False) for v in matrix.verdicts
+    return frozenset(f"{probe_seen(v.probe, False)} {NO_ICMP_SOCKET}" for v in matrix.verdicts
                      if v.expected and v.probe.source in host_mode and v.probe.proto == "icmp")
 
 
@@ -133,8 +171,9 @@ def _no_hairpin_to_own_published_port(lab, *, matrix, **_) -> frozenset[str]:
 
 
 def _hostname_not_shared(lab, **_) -> frozenset[str]:
-    """A container-mode container keeps a hostname of its own."""
-    return frozenset(hostname_not_shared(c.name, c.container)
+    """A container-mode container keeps a hostname of its own, the one Podman gives every
+    container it names no hostname for: the first 12 characters of its ID."""
+    return frozenset(hostname_not_shared(c.name, lab.containers[c.name].id[:12], c.container, c.container)
                      for c in lab.topology.containers if c.mode == "container")
 
 
@@ -144,6 +183,18 @@ def _refused_publish_takes_setmark_rules(lab, *, host, port, before, **_) -> fro
     return frozenset(f"{host}: nat lost {line}" for line in before.nat
                      if line.startswith("-A NETAVARK-DN-") and f"--dport {port} " in line
                      and line.endswith("-j NETAVARK-HOSTPORT-SETMARK"))
+
+
+def _bridge_forwards_past_the_tunnel_mtu(lab, **_) -> frozenset[str]:
+    """The one-byte-over packet of the path MTU check passes: the Linux bridge forwards a frame to
+    a port if it fits the port's MTU plus a VLAN tag (is_skb_forwardable allows VLAN_HLEN, 4 bytes),
+    and only br_netfilter's own output path enforces the MTU exactly."""
+    found = cross_path(lab)
+    if found is None:
+        return frozenset()
+    promised = lab.scheme.promise.mtu
+    return frozenset({f"{found.source} -> {found.target} ({found.address}): {promised + 1}-byte packet "
+                      f"passed; promised MTU {promised}"})
 
 
 def _ping_refused_everywhere(lab, **_) -> frozenset[str]:
@@ -206,14 +257,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         id="podman-host-mode-has-no-icmp",
         runtime="podman", since=Version(0, 0), until=None, check="reachability",
-        summary="a host-mode container cannot send ICMP: Podman's default capabilities lack NET_RAW "
-                "(Docker grants it), and the host's ping_group_range does not admit it either; "
-                "bridged containers still ping through the datagram socket Podman's default "
-                "sysctl allows. The probe is not given the capability: this is what a user's "
-                "host-mode container gets",
+        summary="a host-mode container cannot send ICMP on a host whose ping_group_range admits no "
+                "ICMP datagram sockets for root: Podman's default capabilities lack NET_RAW (Docker "
+                "grants it), and Podman sets ping_group_range only in containers' own namespaces. "
+                "On a host with Debian 13's sysctl defaults it can (measured here): the lab's hosts "
+                "have them unless a topology sets the kernel's own '1 0'",
         seen=PODMAN_SEEN + ", host",
         reference="containers.conf(5): default_capabilities, default_sysctls (ping_group_range)",
-        predict=_host_mode_has_no_icmp),
+        predict=_host_mode_has_no_icmp, needs=(NO_ICMP_SOCKETS_FOR_ROOT,)),
     Deviation(
         id="podman-containers-lack-net-raw",
         runtime="podman", since=Version(0, 0), until=None, check="ping",
@@ -228,11 +279,23 @@ DEVIATIONS: tuple[Deviation, ...] = (
         id="podman-no-hairpin-to-own-published-port",
         runtime="podman", since=Version(0, 0), until=None, check="reachability",
         summary="a container cannot reach its own published port through its host's address "
-                "(netavark 1.4 DNATs it back to the same bridge port without hairpin mode; "
-                "Docker's userland proxy or hairpin NAT answers)",
+                "where br_netfilter passes bridged traffic through iptables (netavark 1.4 DNATs it "
+                "back to the same bridge port without hairpin mode; Docker's userland proxy or hairpin "
+                "NAT answers). A Podman-only host has no br_netfilter loaded, and there it reaches "
+                "(measured here)",
         seen=PODMAN_SEEN + ", portmap",
         reference="netavark bridge driver: hairpin mode on bridge ports came with netavark 1.6",
-        predict=_no_hairpin_to_own_published_port),
+        predict=_no_hairpin_to_own_published_port, needs=(BR_NETFILTER_ON,)),
+    Deviation(
+        id="podman-bridge-forwards-past-the-tunnel-mtu",
+        runtime="podman", since=Version(0, 0), until=None, check="path-mtu",
+        summary="one byte over the scheme's MTU still crosses to the other host: the container bridge "
+                "forwards a frame that fits its tunnel port's MTU plus a VLAN tag (4 bytes), and with "
+                "no br_netfilter loaded (Podman loads none; dockerd does) nothing enforces the exact MTU",
+        seen=PODMAN_SEEN + ", weave and ovs (bridge ports of MTU below the bridge's own)",
+        reference="Linux net/core/dev.c is_skb_forwardable (VLAN_HLEN slack), net/bridge/br_netfilter_hooks.c "
+                  "br_nf_dev_queue_xmit (exact MTU)",
+        predict=_bridge_forwards_past_the_tunnel_mtu, needs=(BR_NETFILTER_OFF,)),
     Deviation(
         id="podman-container-mode-keeps-own-hostname",
         runtime="podman", since=Version(0, 0), until=None, check="shared-hostname",
@@ -256,10 +319,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
 
 
 def applying(lab, check: str) -> list[Deviation]:
-    """The deviations of this lab's engine (name, version, options) on ``check``."""
+    """The deviations of this lab's engine (name, version, options) and hosts on ``check``."""
     version = Version.parse(lab.runtime.version())
     return [d for d in DEVIATIONS
-            if d.check == check and d.applies(lab.runtime_name, version, lab.runtime.flags)]
+            if d.check == check and d.applies(lab.runtime_name, version, lab.runtime.flags, lab.host_settings)]
 
 
 def explaining(lab, check: str, observation: str, **context) -> list[Deviation]:
@@ -287,8 +350,10 @@ def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
         ids = ", ".join(d.id for d in found)
         what = (f"({found[0].range}) {found[0].summary}." if len(found) == 1
                 else " ".join(f"{d.id} ({d.range}): {d.summary}." for d in found))
+        counts = "; ".join(f"{d.id} excused {len(d.predict(lab, **context) & observed)}" for d in found)
         pytest.xfail(f"known deviation{'s' * (len(found) > 1)} {ids} of engine {lab.runtime_name} "
-                     f"{lab.runtime.version()}: {what} Observed exactly: {'; '.join(sorted(observed))}")
+                     f"{lab.runtime.version()}: {what} Excused {len(observed)} observation(s) ({counts}). "
+                     f"Observed exactly: {'; '.join(sorted(observed))}")
     version = Version.parse(lab.runtime.version())
     notes = []
     for d in DEVIATIONS:
@@ -297,6 +362,10 @@ def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
         if not d.applies(lab.runtime_name, version, lab.runtime.flags):
             notes.append(f"known deviation {d.id} is for {d.range}, not {lab.runtime_name} "
                          f"{lab.runtime.version()}")
+        elif not d.applies(lab.runtime_name, version, lab.runtime.flags, lab.host_settings):
+            notes.append(f"known deviation {d.id} is for {d.range}; this lab's hosts have "
+                         + "; ".join(f"{h}: " + ", ".join(f"{c.key} = {v.get(c.key, 'absent')}" for c in d.needs)
+                                     for h, v in lab.host_settings.items()))
         else:
             predicted = d.predict(lab, **context)
             notes.append(f"known deviation {d.id} predicts {'; '.join(sorted(predicted)) or 'nothing'}"

@@ -137,6 +137,28 @@ def _matches(rule: Rule, probe: Probe) -> bool:
             and (rule.port is None or rule.port == probe.port))
 
 
+def server(topo: Topology, target: str, port: int) -> tuple[str, int] | None:
+    """Who must answer a TCP probe to ``target``:``port`` where it is promised to reach, and on
+    which port it listens: ext itself, the container that published the host's port, the host-mode
+    container serving it, or the container (or one sharing its stack) serving it.  None where
+    nobody may answer (a port that must stay closed)."""
+    if target == "ext":
+        return ("ext", port)
+    if target in {h.name for h in topo.hosts}:
+        for c in topo.containers_on(target):
+            for pub in c.publish:
+                if pub.host_port == port:
+                    return (c.name, pub.container_port)
+            if c.mode == "host" and port in c.ports:
+                return (c.name, port)
+        return None
+    owner = stack(topo, target).owner
+    for c in topo.containers:
+        if stack(topo, c.name).owner == owner and port in c.ports:
+            return (c.name, port)
+    return None
+
+
 def targets(topo: Topology, addresses: dict[str, str]) -> list[Target]:
     """What the lab offers to be reached, given each node's live address.
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import registry
+from . import hostprofile, registry
 from .engines import Version
 from .nodes import ContainerNode, HostNode, InStack, NamespaceNode, Node
 from .providers.base import Provider
@@ -54,6 +54,8 @@ class Lab:
     runtime_options: dict = field(default_factory=dict)  # e.g. the docker runtime's engine build
     start_sandbox: Callable[[str], Sandbox] = Sandbox.start  # the dry run passes one that starts nothing
     site: Site | None = None  # the provider's hosts, once they are up
+    # Each host's settings once the engines ran (hostprofile.RECORDED): what deviations depend on.
+    host_settings: dict[str, dict[str, str]] = field(default_factory=dict)
     # Told each step of bringing the lab up and down as it ends, for people watching (a
     # line per phase: minutes on VMs); the pytest plugin passes its terminal reporter's.
     progress: Callable[[str], None] = lambda text: None
@@ -95,6 +97,12 @@ class Lab:
             reason = self.runtime.missing_on(self.hosts[name])
             if reason:
                 raise Unavailable(reason)
+        if self.provider.fresh_hosts:  # before any engine: each host as it is after boot
+            for host in self.topology.hosts:
+                chosen = hostprofile.settings(self.topology, host.name, self.runtime.host_prerequisites)
+                self.hosts[host.name].exec(["sh", "-c", hostprofile.script(chosen)]).check(
+                    f"host settings of {host.name} (hostprofile.PROFILE, {self.runtime.name}'s prerequisites, "
+                    f"the topology's sysctl)")
         self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
         hosts = len(self.topology.hosts)
@@ -109,6 +117,7 @@ class Lab:
         self.phases.scheme += scheme_after
         self._told(f"scheme {self.scheme.name} set up", scheme_after)
         self.containers = self.runtime.populate()
+        self.host_settings = {h.name: hostprofile.read(self.hosts[h.name]) for h in self.topology.hosts}
         populated = time.monotonic() - mark
         self.phases.runtime += populated
         self._told(f"{len(self.containers)} containers started", populated)

@@ -4,14 +4,23 @@ Each source node runs its whole list of probes from one process, the
 prober (``image/prober.c``: non-blocking sockets, ICMP and TCP, at most
 ``INFLIGHT`` open at once, each with its own deadline), and a bounded
 number of sources probe at once, sized to the machine's cores, so the
-answers do not depend on how large the lab is.  TCP probes fetch the
-whoami page, so an answer also says who served it and which peer address
-the server saw (the NAT checks read those).  A probe promised to reach that
-did not is tried again alone before it is reported: one source at a time,
-only retries in flight, each with the full timeout, so nothing of the first
-pass's load is left; ``Pace`` says how the measurement was paced and how
-many probes only a retry reached.  Hosts without the prober
-(machines over SSH) run the same probes as one busybox script.
+answers do not depend on how large the lab is.
+
+Both verdicts are evidence.  "Blocked" means nothing answered two
+independent attempts (two TCP flows, two ICMP identifiers), each given a
+wait that covers the kernel's first SYN retransmission, so a lost packet or
+a late answer cannot decide it; ``Pace`` says what wait was used, how many
+blocked verdicts rest on that and which probes only their second attempt
+reached (a flaky path is a finding: they are printed).  "Reached" means the
+target's stack answered: a completed TCP handshake, whatever follows; the
+whoami answer, where there is one, names who served and on which port, and
+a probe answered by anyone else is *misdirected*, wrong whatever was
+promised.  A source whose prober could not run is an error of the run,
+never a column of "blocked".  A probe promised to reach that did not is
+tried again alone before it is reported (one source at a time, only
+retries in flight), so load can delay a verdict but not turn it red.
+Hosts without the prober (machines over SSH) run the same probes as one
+busybox script.
 """
 
 from __future__ import annotations
@@ -28,10 +37,23 @@ from .expect import Probe
 from .lab import Lab
 from .pacing import Pacer, neighbour_budget
 
-TIMEOUT = 2  # seconds a probe waits at most (the prober waits less once it has measured answers)
+TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
+ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)
 INFLIGHT = 16  # probes one prober keeps open at once
 PROBER = "/prober"  # in the image; hosts sharing this machine's file system run the cached build
 REQUEST = r"GET /cgi-bin/whoami HTTP/1.0\r\n\r\n"
+NO_ICMP_SOCKET = "(no ICMP socket at the source)"  # the prober's "no-icmp-socket": neither raw nor datagram
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one probe got."""
+
+    reached: bool
+    answer: str = ""  # the whoami line, "handshake" (tcp without one), "reply" (icmp)
+    why: str = ""  # how a probe that did not reach ended: timeout, refused, unreachable, error
+    attempt: int = 0  # the attempt that answered (1 or 2); 0 when none did
+    error: str = ""  # the probe could not be run at all (its source's prober failed)
 
 
 @dataclass(frozen=True)
@@ -39,17 +61,42 @@ class Verdict:
     probe: Probe
     expected: bool
     reached: bool
-    answer: str = ""  # the whoami line, for TCP probes that reached
-    why: str = ""  # how a probe that did not reach ended: timeout, refused, unreachable, noanswer
+    answer: str = ""  # the whoami line (tcp), "handshake" or "reply"
+    why: str = ""  # how a probe that did not reach ended: timeout, refused, unreachable
+    attempt: int = 0  # the attempt that answered; 2 means the first one did not
+    misdirected: str = ""  # who answered instead of the intended target ("web on port 80")
+    error: str = ""  # why the probe could not be run: no verdict at all
 
     @property
     def ok(self) -> bool:
-        return self.expected == self.reached
+        return self.expected == self.reached and not self.misdirected and not self.error
+
+    @property
+    def measured(self) -> str:
+        """The verdict in a word or three, as tables and deviations' observations read it."""
+        if self.error:
+            return "not measured (error)"
+        if self.misdirected:
+            return f"answered by {self.misdirected}"
+        if not self.reached and self.why == "no-icmp-socket":
+            return f"blocked {NO_ICMP_SOCKET}"
+        return "reached" if self.reached else "blocked"
+
+    @property
+    def observation(self) -> str:
+        """The exact observation deviations predict: ``ext -> web (172.30.1.2:80 tcp) reached``."""
+        return f"{self.probe} {self.measured}"
 
     @property
     def served_by(self) -> str:
         found = re.search(r"name=(\S+)", self.answer)
         return found.group(1) if found else ""
+
+    @property
+    def served_on(self) -> int | None:
+        """The port the server was reached on, as it says (None: it did not say)."""
+        found = re.search(r"port=([0-9]+)", self.answer)
+        return int(found.group(1)) if found else None
 
     @property
     def peer(self) -> str:
@@ -60,7 +107,8 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Pace:
-    """How a matrix was measured: how many sources probed at once and what had to be retried."""
+    """How a matrix was measured: how many sources probed at once, how long a silent probe was
+    waited for, and what only a second attempt or a retry reached."""
 
     sources: int
     at_once: int  # sources probing at the same time
@@ -70,15 +118,26 @@ class Pace:
     flushes: int = 0  # times the lab's neighbour tables were emptied to stay under the kernel's limit
     waited: float = 0.0  # seconds sources waited for that (pacing.py)
     seconds: float = 0.0  # the whole measurement, retries included
+    wait_ms: int = 0  # the longest wait an attempt was given (at least TIMEOUT; adapted only upwards)
+    attempts: int = ATTEMPTS  # independent attempts behind each verdict without an answer
+    confirmed: int = 0  # blocked verdicts, each resting on that many silent or refused attempts
+    changed: tuple[str, ...] = ()  # probes whose first attempt failed and a later one reached
+    errors: int = 0  # probes that could not be run
 
     def __str__(self) -> str:
         text = (f"{self.sources} sources, {self.at_once} at a time, up to {self.inflight} probes "
-                f"in flight each, {self.seconds:.1f} s")
+                f"in flight each, {self.seconds:.1f} s; {self.confirmed} blocked verdicts confirmed "
+                f"by {self.attempts} independent attempts each, waiting up to {self.wait_ms} ms")
         if self.flushes:
             text += (f", paced by the kernel's neighbour table ({self.flushes} flushes, "
                      f"{self.waited:.1f} s waiting)")
         if self.retried:
             text += f"; {self.retried} probes retried alone, {self.recovered} of them reached then"
+        if self.changed:
+            text += (f"; {len(self.changed)} reached only on a later attempt (a lossy or slow path): "
+                     + ", ".join(self.changed))
+        if self.errors:
+            text += f"; {self.errors} probes could not be run"
         return text
 
 
@@ -88,8 +147,12 @@ class Matrix:
     pace: Pace | None = None
 
     def wrong(self, expected: bool) -> list[Verdict]:
-        """Probes that were promised ``expected`` and measured otherwise."""
+        """Probes that were promised ``expected`` and measured otherwise (misdirected answers and
+        probes that could not be run are wrong whatever was promised)."""
         return [v for v in self.verdicts if v.expected == expected and not v.ok]
+
+    def errors(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.error]
 
     def find(self, source: str, target: str, proto: str = "tcp") -> list[Verdict]:
         return [v for v in self.verdicts
@@ -115,22 +178,50 @@ def measure(lab: Lab) -> Matrix:
     probes = expect.probes(topo, addresses(lab))
     promised = {p: expect.expected(topo, p) for p in probes}
     pacer, start = Pacer(neighbour_budget(), lambda: flush_neighbours(lab)), time.monotonic()
-    outcomes = run(lab, probes, quick={p for p in probes if not promised[p]}, pacer=pacer)
-    retry = [p for p in probes if promised[p] and not outcomes[p].reached]
-    again = run(lab, retry, pacer=pacer, sources_at_once=1)
-    outcomes.update(again)
+    first = run_all(lab, probes, pacer=pacer)
+    outcomes = dict(first.outcomes)
+    retry = [p for p in probes if promised[p] and not outcomes[p].reached and not outcomes[p].error]
+    again = run_all(lab, retry, pacer=pacer, sources_at_once=1)
+    outcomes.update(again.outcomes)
+    names = server_names(lab)
+    verdicts = tuple(Verdict(p, promised[p], o.reached, o.answer, o.why, o.attempt,
+                             misdirected(topo, p, o, names), o.error)
+                     for p, o in ((p, outcomes[p]) for p in probes))
     sources = len({p.source for p in probes})
-    pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.values()),
-                pacer.flushes, pacer.waited, time.monotonic() - start)
-    return Matrix(tuple(Verdict(p, promised[p], outcomes[p].reached, outcomes[p].answer, outcomes[p].why)
-                        for p in probes), pace)
+    changed = tuple(str(p) for p in probes if first.outcomes[p].attempt > 1) + tuple(
+        f"{p} (retried alone)" for p in retry if again.outcomes[p].reached)
+    pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.outcomes.values()),
+                pacer.flushes, pacer.waited, time.monotonic() - start, max(first.wait_ms, again.wait_ms),
+                ATTEMPTS, sum(not v.reached and not v.error for v in verdicts), changed,
+                sum(bool(v.error) for v in verdicts))
+    return Matrix(verdicts, pace)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    reached: bool
-    answer: str = ""  # the whoami line (tcp), "reply" (icmp)
-    why: str = ""  # timeout, refused, unreachable, noanswer, error
+def server_names(lab: Lab) -> dict[str, str]:
+    """The name each serving container answers with: the hostname the runtime gave it (its own
+    name for a stack of its own; host and container mode share a hostname, read live)."""
+    names = {"ext": "ext"}
+    for c in lab.topology.containers:
+        if c.ports or c.publish:
+            shared = c.mode in ("host", "container")
+            names[c.name] = lab.containers[c.name].exec(["hostname"]).stdout.strip() if shared else c.name
+    return names
+
+
+def misdirected(topo, probe: Probe, outcome: Outcome, names: dict[str, str]) -> str:
+    """Who answered a TCP probe instead of the one that must ("api on port 80"), or "" when the
+    right server answered, the answer names nobody (a bare handshake), or nobody may answer."""
+    if probe.proto != "tcp" or not outcome.reached:
+        return ""
+    name = re.search(r"name=(\S+)", outcome.answer)
+    port = re.search(r"port=([0-9]+)", outcome.answer)
+    wanted = expect.server(topo, probe.target, probe.port)
+    if name is None or wanted is None:
+        return ""
+    who, on = wanted
+    if name.group(1) != names.get(who, who) or (port is not None and int(port.group(1)) != on):
+        return f"{name.group(1)} on port {port.group(1) if port else '?'}, not {who} on {on}"
+    return ""
 
 
 def at_once(sources: int) -> int:
@@ -143,15 +234,27 @@ def run_probes(lab: Lab, probes: list[Probe]) -> dict[Probe, str]:
     return {p: o.answer for p, o in run(lab, probes).items() if o.reached}
 
 
-def run(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, quick: set[Probe] = frozenset(),
-        pacer: Pacer | None = None, sources_at_once: int | None = None) -> dict[Probe, Outcome]:
+def run(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT) -> dict[Probe, Outcome]:
+    """Every probe's outcome (see ``run_all``)."""
+    return run_all(lab, probes, inflight).outcomes
+
+
+@dataclass(frozen=True)
+class Probed:
+    outcomes: dict[Probe, Outcome]
+    wait_ms: int = 0  # the longest wait a prober gave an attempt
+
+
+def run_all(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, pacer: Pacer | None = None,
+            sources_at_once: int | None = None) -> Probed:
     """Every probe's outcome, each source's list run by one prober, ``sources_at_once``
     sources at a time (``at_once`` unless told).
 
-    ``quick`` probes are promised to be blocked: the prober may stop waiting for them early.
     Each source starts at a different place in the list of targets, so the sources probing at
     once do not all knock on one server at the same moment, and starts only when ``pacer``
-    admits the neighbour entries it may make (two per address: its own and the target's)."""
+    admits the neighbour entries it may make (two per address: its own and the target's).  A
+    source whose prober gave no verdict for a probe (it could not run, or died) leaves that probe
+    an error, never a "blocked"."""
     pacer = pacer or Pacer(neighbour_budget(), lambda: flush_neighbours(lab))
     by_source: dict[str, list[Probe]] = {}
     for probe in probes:
@@ -159,25 +262,36 @@ def run(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, quick: set[Prob
     for i, (source, mine) in enumerate(by_source.items()):
         turn = i * len(mine) // len(by_source)
         by_source[source] = mine[turn:] + mine[:turn]
-    outcomes = {p: Outcome(False, why="no answer line") for p in probes}
+    outcomes, wait = {}, 0
     if not by_source:
-        return outcomes
+        return Probed(outcomes)
     with ThreadPoolExecutor(sources_at_once or at_once(len(by_source))) as pool:
-        for source_probes, out in zip(by_source.values(), pool.map(
-                lambda item: _paced(pacer, lab, *item, inflight, quick), by_source.items()), strict=True):
+        for (source, source_probes), out in zip(by_source.items(), pool.map(
+                lambda item: _paced(pacer, lab, *item, inflight), by_source.items()), strict=True):
             for line in out.splitlines():
-                index, _, rest = line.partition(" ")
-                status, _, detail = rest.partition(" ")
-                if index.isdigit() and int(index) < len(source_probes):
-                    outcomes[source_probes[int(index)]] = (Outcome(True, detail) if status == "ok"
-                                                           else Outcome(False, why=detail))
-    return outcomes
+                words = line.split(" ", 3)
+                if words[0] == "done":
+                    found = re.search(r"wait_ms=([0-9]+)", line)
+                    wait = max(wait, int(found.group(1)) if found else 0)
+                    continue
+                if len(words) < 4 or not words[0].isdigit() or int(words[0]) >= len(source_probes):
+                    continue
+                index, status, attempt, detail = int(words[0]), words[1], words[2], words[3]
+                attempt = int(attempt) if attempt.isdigit() else 0
+                outcomes[source_probes[index]] = (Outcome(True, detail, attempt=attempt) if status == "ok"
+                                                  else Outcome(False, why=detail))
+            said = out.strip().splitlines()[-1:] or ["no output at all"]
+            for probe in source_probes:
+                if probe not in outcomes:
+                    outcomes[probe] = Outcome(False, error=f"the prober on {source} gave no verdict "
+                                                           f"(its last words: {said[0][:200]})")
+    return Probed(outcomes, wait)
 
 
-def _paced(pacer: Pacer, lab: Lab, source: str, probes: list[Probe], inflight: int, quick: set[Probe]) -> str:
+def _paced(pacer: Pacer, lab: Lab, source: str, probes: list[Probe], inflight: int) -> str:
     pacer.admit(2 * len({p.address for p in probes}))
     try:
-        return _probe_from(lab, source, probes, inflight, quick)
+        return _probe_from(lab, source, probes, inflight)
     finally:
         pacer.release()
 
@@ -199,31 +313,37 @@ def flush_neighbours(lab: Lab) -> None:
         list(pool.map(lambda item: lab.hosts[item[0]].exec(["sh", "-c", item[1]]), scripts.items()))
 
 
-def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, quick: set[Probe]) -> str:
+def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int) -> str:
     """The prober's output for one source's probes (busybox's, where the node has no prober)."""
     node = lab.node(source)
     binary = PROBER if node.kind == "container" else str(probe_image.prober())
-    specs = [("?" if p in quick else "") + (f"icmp:{p.address}" if p.proto == "icmp" else
-                                            f"tcp:{p.address}:{p.port}") for p in probes]
+    specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"tcp:{p.address}:{p.port}" for p in probes]
     waves = -(-len(probes) // inflight)
-    out = node.exec([binary, str(TIMEOUT * 1000), str(inflight), *specs], timeout=TIMEOUT * (waves + 2) + 5).stdout
-    if out.startswith("prober 1\n"):
-        return out
+    # Each wave waits at most the longest adapted wait (3 x TIMEOUT) plus the second attempt's start.
+    done = node.exec([binary, str(TIMEOUT * 1000), str(inflight), *specs], timeout=3.5 * TIMEOUT * waves + 10)
+    if done.stdout.startswith("prober 2\n"):
+        return done.stdout + ("" if "\ndone " in done.stdout else done.stderr)
+    if node.kind == "container":  # the image's prober did not run: say why, never guess
+        return (done.stdout + done.stderr).strip()[-300:] or f"exit {done.rc}"
     return _script_output(node, probes)
 
 
 def _script_output(node, probes: list[Probe]) -> str:
-    """The probes as one busybox script, all at once, for hosts that cannot run the prober."""
+    """The probes as one busybox script, for hosts that cannot run the prober: two attempts each,
+    the second only when the first got nothing, each with the full timeout."""
     lines = []
     for i, p in enumerate(probes):
         if p.proto == "icmp":
             test = f"busybox ping -c 1 -W {TIMEOUT} {p.address} >/dev/null 2>&1 && a=reply"
         else:
+            # A handshake is reached even without a whoami line: nc -z is not in busybox, so an
+            # empty answer after a connection is told from a failed one by nc's exit status.
             test = (f"a=$(printf '{REQUEST}' | busybox nc -w {TIMEOUT} {p.address} {p.port} "
-                    f"2>/dev/null | grep name=)")
-        lines.append(f'({test}; [ -n "$a" ] && echo "{i} ok $a" || echo "{i} fail timeout") &')
-    lines.append("wait")
-    return node.exec(["busybox", "sh", "-c", "\n".join(lines)], timeout=TIMEOUT * 5 + 5).stdout
+                    f"2>/dev/null) && a=$(echo \"$a\" | grep name= || echo handshake)")
+        lines.append(f'(n=1; {test} || {{ n=2; {test}; }}; [ -n "$a" ] && echo "{i} ok $n $a" '
+                     f'|| echo "{i} fail 2 timeout") &')
+    lines.append(f"wait; echo done probes={len(probes)} wait_ms={TIMEOUT * 1000}")
+    return node.exec(["busybox", "sh", "-c", "\n".join(lines)], timeout=TIMEOUT * 10 + 5).stdout
 
 
 def table(verdicts: list[Verdict]) -> str:
@@ -231,8 +351,14 @@ def table(verdicts: list[Verdict]) -> str:
     rows = [("source", "target", "address", "probe", "promised", "measured")]
     for v in verdicts:
         p = v.probe
+        measured = v.measured
+        if v.why and not v.reached and not v.error:
+            measured += f" ({v.why}, {ATTEMPTS} attempts)"
+        elif v.attempt > 1:
+            measured += f" (attempt {v.attempt})"
+        elif v.error:
+            measured += f": {v.error}"
         rows.append((p.source, p.target, p.address, f"tcp/{p.port}" if p.port else "icmp",
-                     "reach" if v.expected else "blocked",
-                "reached" if v.reached else f"blocked ({v.why})" if v.why else "blocked"))
+                     "reach" if v.expected else "blocked", measured))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

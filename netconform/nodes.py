@@ -162,6 +162,13 @@ class ContainerNode:
         return self._state.pid
 
     @property
+    def id(self) -> str:
+        """The engine's ID of the container."""
+        if self._state is None:
+            self.reload()
+        return self._state.id
+
+    @property
     def addresses(self) -> dict[str, str]:
         """Network name to IPv4 address, as the engine reported them at the last ``reload``."""
         if self._state is None:

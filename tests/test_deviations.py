@@ -16,7 +16,7 @@ ROUTED = "docker-routed-neighbour-reaches-published-ports"
 
 
 def observed(matrix) -> frozenset[str]:
-    return frozenset(probe_seen(v.probe, v.reached) for v in matrix.wrong(False))
+    return frozenset(v.observation for v in matrix.wrong(False))
 
 
 def test_a_routed_neighbour_is_the_engines_verdict(live_lab):

@@ -80,13 +80,13 @@ def test_the_neighbour_deviation_matches_only_what_podman_lets_through(live_lab)
     host firewall that keeps ext from one container (the engine's promise half kept) no longer
     matches, so the isolation check would fail instead of being excused."""
     lab = live_lab("bridge", runtime="podman")
-    seen = frozenset(probe_seen(v.probe, v.reached) for v in measure(lab).wrong(False))
+    seen = frozenset(v.observation for v in measure(lab).wrong(False))
     c1, c2 = (lab.containers[name].addresses["bridge"] for name in ("c1", "c2"))
     assert seen == {f"ext -> {name} ({address}{port} {proto}) reached" for name, address in (("c1", c1), ("c2", c2))
                     for port, proto in (("", "icmp"), (":80", "tcp"))}
     assert [d.id for d in matching(lab, "isolation", seen)] == ["podman-routed-neighbour-reaches-containers"]
     lab.hosts["h1"].exec(["iptables", "-I", "FORWARD", "-s", lab.ext.address, "-d", c1, "-j", "DROP"]).check()
-    fewer = frozenset(probe_seen(v.probe, v.reached) for v in measure(lab).wrong(False))
+    fewer = frozenset(v.observation for v in measure(lab).wrong(False))
     assert fewer == {s for s in seen if "-> c2 " in s}
     assert matching(lab, "isolation", fewer) == []
 

@@ -100,9 +100,10 @@ def embedded_dns(lab: Lab) -> list[str]:
     return problems
 
 
-def hostname_not_shared(name: str, target: str) -> str:
-    """The observation of a container-mode container not answering to its target's hostname."""
-    return f"{name}: hostname is not {target}'s"
+def hostname_not_shared(name: str, mine: str, target: str, theirs: str) -> str:
+    """The observation of a container-mode container not answering to its target's hostname,
+    with both names (deviations predict exactly these)."""
+    return f"{name}: hostname {mine!r}, not {target}'s {theirs!r}"
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,8 @@ class HostnameMismatch:
     theirs: str
 
     @property
-    def observation(self) -> str:  # what deviations predict: not which names they were
-        return hostname_not_shared(self.name, self.target)
+    def observation(self) -> str:
+        return hostname_not_shared(self.name, self.mine, self.target, self.theirs)
 
     def __str__(self) -> str:
         return f"{self.name}: hostname {self.mine!r}, but {self.target}'s is {self.theirs!r}"

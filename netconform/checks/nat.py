@@ -204,8 +204,12 @@ def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
             for verdict in answers:
                 where = f"ext -> {c.host}:{pub.host_port}"
                 if verdict.served_by != c.name:
-                    got = f"answered by {verdict.served_by}" if verdict.reached else "no answer"
+                    got = f"answered by {verdict.served_by}" if verdict.served_by else (
+                        "a handshake but no whoami answer" if verdict.reached else "no answer")
                     problems.append(f"{where}: {got}, not by {c.name}")
+                elif verdict.served_on != pub.container_port:
+                    problems.append(f"{where}: answered by {c.name} on port {verdict.served_on}, not on "
+                                    f"its published {pub.container_port}: the DNAT sends it to the wrong port")
                 elif verdict.peer != want:
                     why = "" if via_proxy else (": the source was rewritten (a proxy or SNAT), not only "
                                                 "the destination (DNAT)")

@@ -1,34 +1,47 @@
 /*
  * prober: run a whole list of reachability probes from one process.
  *
- *   prober TIMEOUT_MS INFLIGHT PROBE...      PROBE: [?]icmp:ADDR | [?]tcp:ADDR:PORT
+ *   prober TIMEOUT_MS INFLIGHT PROBE...      PROBE: icmp:ADDR | tcp:ADDR:PORT
  *
- * Prints "prober 1", then one line per probe as it is decided:
- *   INDEX ok ANSWER        (tcp: the whoami line "name=... peer=..."; icmp: "reply")
- *   INDEX fail REASON      (timeout, refused, unreachable, noanswer, error)
- * and finally "done probes=N inflight=K rtt_ms=R quick_ms=Q" (the slowest
- * answer, and what a "?" probe waited at the end).
+ * Prints "prober 2", then one line per probe as it is decided:
+ *   INDEX ok ATTEMPT ANSWER    (tcp: the whoami line "name=... peer=... port=...", or
+ *                               "handshake" when the connection opened and no such line
+ *                               came; icmp: "reply"); ATTEMPT: 1 or 2, the one that answered
+ *   INDEX fail 2 REASON        (timeout, refused, unreachable, no-icmp-socket, error)
+ * and finally "done probes=N inflight=K rtt_ms=R wait_ms=W" (the slowest
+ * answer, and the longest wait an attempt was given).
  *
- * At most INFLIGHT probes are open at once, and each probe's time starts
+ * A "blocked" verdict is evidence, not the absence of an answer within a
+ * short wait: every probe that is not answered is tried twice, by two
+ * independent attempts (a new socket, so a new TCP flow with its own
+ * source port; an ICMP echo with its own identifier), the second opened
+ * SECOND_MS after the first or as soon as the first fails, each waiting
+ * at least TIMEOUT_MS (which covers the kernel's first SYN
+ * retransmission, 1 s after the SYN).  So a leak that answers only a
+ * flow's second packet, or answers a second late, is reported reached.
+ * The wait adapts to the lab's load, and only upwards: 8 times the
+ * slowest answer seen so far, when that is longer (at most 3 x TIMEOUT_MS).
+ * An ICMP echo is sent again every third of the wait; an ICMP error
+ * naming an attempt (unreachable, prohibited) or a TCP reset ends that
+ * attempt at once.
+ *
+ * Reached means the target's stack answered: a completed TCP handshake is
+ * reached whatever follows (a listener that says nothing is an open port),
+ * and the whoami line, when there is one, names who served and on which
+ * port, so a probe answered by the wrong node is seen as such.
+ *
+ * At most INFLIGHT probes are open at once, and each attempt's time starts
  * when it is opened, not when the list starts, so a long list cannot eat
- * its own timeout.  A probe that gets no answer waits TIMEOUT_MS.  One
- * marked "?" (promised to be blocked, so a short wait can never make a
- * false red) waits that long only until this run has measured answers:
- * then 8 times the slowest answer seen so far (at least 250 ms, at most
- * TIMEOUT_MS), so negative answers come fast on an idle lab and slow down
- * with the lab's load.  An
- * ICMP echo is sent again every third of the current wait; an ICMP error
- * naming the probe (unreachable, prohibited) ends it at once, as a TCP
- * reset does.
+ * its own timeout.
  *
- *   prober serve PORT
+ *   prober serve PORT [NAME]
  *
  * The whoami service the probes read: answers every HTTP request on PORT
- * with "name=HOSTNAME peer=CLIENT" from one process, without a fork per
- * request (a CGI under busybox httpd forks three processes per answer,
- * which a 100-container matrix turns into the bottleneck and its SYN
- * backlog into dropped connections).  Built static by netconform/image.py
- * with the machine's cc.
+ * with "name=NAME peer=CLIENT port=PORT" (NAME: the hostname unless
+ * given) from one process, without a fork per request (a CGI under
+ * busybox httpd forks three processes per answer, which a 100-container
+ * matrix turns into the bottleneck and its SYN backlog into dropped
+ * connections).  Built static by netconform/image.py with the machine's cc.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,13 +60,21 @@
 
 #define REQUEST "GET /cgi-bin/whoami HTTP/1.0\r\n\r\n"
 #define BUF 2048
+#define ATTEMPTS 2
+#define SECOND_MS 500 /* when the second attempt opens if the first is still silent */
 
-struct probe {
-	int icmp, quick, fd, state; /* state: 0 waiting, 1 open, 2 done; quick: may end early */
-	struct sockaddr_in to;
+struct attempt {
+	int fd, state; /* state: 0 not opened, 1 open, 2 failed */
 	long start, sent; /* ms */
+	const char *why;
 	size_t len;
 	char buf[BUF];
+};
+
+struct probe {
+	int icmp, state; /* state: 0 waiting, 1 open, 2 done */
+	struct sockaddr_in to;
+	struct attempt a[ATTEMPTS];
 };
 
 static long now_ms(void)
@@ -63,32 +84,56 @@ static long now_ms(void)
 	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
-static long timeout_ms, slowest = -1;
-static int icmp_fd = -1, icmp_raw, open_count;
-static unsigned short echo_id;
+static long timeout_ms, slowest = -1, longest_wait;
+static int icmp_fd[ATTEMPTS] = {-1, -1}, icmp_raw, open_count;
+static unsigned short echo_id[ATTEMPTS];
 
-static long wait_for(const struct probe *p)
+static long wait_ms(void)
 {
-	long t = slowest < 0 || !p->quick ? timeout_ms : slowest * 8;
-	if (t < 250)
-		t = 250;
-	return t > timeout_ms ? timeout_ms : t;
+	long t = slowest * 8 > timeout_ms ? slowest * 8 : timeout_ms;
+	if (t > 3 * timeout_ms)
+		t = 3 * timeout_ms;
+	if (t > longest_wait)
+		longest_wait = t;
+	return t;
 }
 
-static void finish(struct probe *p, int index, const char *verdict, const char *what)
+static void close_attempts(struct probe *p)
+{
+	for (int k = 0; k < ATTEMPTS; k++) {
+		if (p->a[k].fd >= 0)
+			close(p->a[k].fd);
+		p->a[k].fd = -1;
+	}
+}
+
+static void finish(struct probe *p, int index, int k, const char *verdict, const char *what)
 {
 	if (p->state == 1)
 		open_count--;
 	p->state = 2;
-	if (p->fd >= 0)
-		close(p->fd);
-	p->fd = -1;
+	close_attempts(p);
 	if (!strcmp(verdict, "ok")) {
-		long rtt = now_ms() - p->start;
+		long rtt = now_ms() - p->a[k].start;
 		if (rtt > slowest)
 			slowest = rtt;
 	}
-	printf("%d %s %s\n", index, verdict, what);
+	printf("%d %s %d %s\n", index, verdict, k + 1, what);
+}
+
+/* One attempt failed: the probe fails once every attempt has. */
+static void attempt_failed(struct probe *p, int index, int k, const char *why)
+{
+	struct attempt *a = &p->a[k];
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	a->state = 2;
+	a->why = why;
+	for (int j = 0; j < ATTEMPTS; j++)
+		if (p->a[j].state != 2)
+			return;
+	finish(p, index, ATTEMPTS - 1, "fail", why);
 }
 
 static unsigned short checksum(const void *data, size_t len)
@@ -104,14 +149,14 @@ static unsigned short checksum(const void *data, size_t len)
 	return (unsigned short)~sum;
 }
 
-static void echo(struct probe *p, int index)
+static int echo(struct probe *p, int index, int k)
 {
 	struct icmphdr h = {.type = ICMP_ECHO};
-	h.un.echo.id = htons(echo_id);
+	h.un.echo.id = htons(echo_id[k]);
 	h.un.echo.sequence = htons((unsigned short)index);
 	h.checksum = checksum(&h, sizeof h);
-	sendto(icmp_fd, &h, sizeof h, 0, (struct sockaddr *)&p->to, sizeof p->to);
-	p->sent = now_ms();
+	p->a[k].sent = now_ms();
+	return (int)sendto(icmp_fd[k], &h, sizeof h, 0, (struct sockaddr *)&p->to, sizeof p->to);
 }
 
 static const char *reason(int err)
@@ -124,70 +169,70 @@ static const char *reason(int err)
 	}
 }
 
-static void open_probe(struct probe *p, int index)
+static void open_attempt(struct probe *p, int index, int k)
 {
-	p->start = now_ms();
-	p->state = 1;
-	open_count++;
+	struct attempt *a = &p->a[k];
+	a->start = now_ms();
+	a->state = 1;
+	if (k == 0) {
+		p->state = 1;
+		open_count++;
+	}
 	if (p->icmp) {
-		if (icmp_fd < 0)
-			finish(p, index, "fail", "error no-icmp-socket");
-		else
-			echo(p, index);
+		if (icmp_fd[k] < 0) /* neither NET_RAW nor a ping_group_range admitting us */
+			attempt_failed(p, index, k, "no-icmp-socket");
+		else if (echo(p, index, k) < 0 && (errno == ENETUNREACH || errno == EHOSTUNREACH))
+			attempt_failed(p, index, k, "unreachable");
 		return;
 	}
-	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (p->fd < 0 || (connect(p->fd, (struct sockaddr *)&p->to, sizeof p->to) < 0 && errno != EINPROGRESS))
-		finish(p, index, "fail", reason(errno));
+	a->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (a->fd < 0 || (connect(a->fd, (struct sockaddr *)&p->to, sizeof p->to) < 0 && errno != EINPROGRESS))
+		attempt_failed(p, index, k, reason(errno));
 }
 
-static void tcp_event(struct probe *p, int index, short revents)
+static void tcp_event(struct probe *p, int index, int k, short revents)
 {
-	if (p->len == 0 && !(revents & POLLIN)) { /* connect finished */
+	struct attempt *a = &p->a[k];
+	if (a->len == 0) { /* connect finished, one way or the other */
 		int err = 0;
 		socklen_t n = sizeof err;
-		getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &n);
+		getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &n);
 		if (err) {
-			finish(p, index, "fail", reason(err));
+			attempt_failed(p, index, k, reason(err));
 			return;
 		}
-		if (p->len == 0 && send(p->fd, REQUEST, strlen(REQUEST), MSG_NOSIGNAL) < 0) {
-			finish(p, index, "fail", reason(errno));
+		/* The handshake completed: the port is reachable, whatever follows. */
+		send(a->fd, REQUEST, strlen(REQUEST), MSG_NOSIGNAL);
+		a->len = 1; /* request sent: buf holds a leading marker byte */
+		a->buf[0] = 0;
+		if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 			return;
-		}
-		p->len = 1; /* request sent: buf holds a leading marker byte */
-		p->buf[0] = 0;
-		return;
 	}
-	ssize_t got = read(p->fd, p->buf + p->len, BUF - 1 - p->len);
+	ssize_t got = read(a->fd, a->buf + a->len, BUF - 1 - a->len);
 	if (got > 0) {
-		p->len += (size_t)got;
-		if (p->len < BUF - 1)
+		a->len += (size_t)got;
+		if (a->len < BUF - 1)
 			return; /* more may come: the answer is complete at end of stream */
 	}
 	if (got < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (got < 0 && p->len <= 1) {
-		finish(p, index, "fail", reason(errno));
-		return;
-	}
-	p->buf[p->len] = 0;
-	char *line = strstr(p->buf + 1, "name=");
-	if (!line) {
-		finish(p, index, "fail", "noanswer");
+	a->buf[a->len] = 0;
+	char *line = strstr(a->buf + 1, "name=");
+	if (!line) { /* closed or reset after the handshake without a whoami line */
+		finish(p, index, k, "ok", "handshake");
 		return;
 	}
 	line[strcspn(line, "\r\n")] = 0;
-	finish(p, index, "ok", line);
+	finish(p, index, k, "ok", line);
 }
 
-static void icmp_event(struct probe *probes, int count)
+static void icmp_event(struct probe *probes, int count, int k)
 {
 	char pkt[1500];
 	struct sockaddr_in from;
 	socklen_t n = sizeof from;
 	ssize_t got;
-	while ((got = recvfrom(icmp_fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &n)) > 0) {
+	while ((got = recvfrom(icmp_fd[k], pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&from, &n)) > 0) {
 		const char *at = pkt;
 		if (icmp_raw) { /* raw sockets see the IP header */
 			size_t hl = (size_t)(((const struct iphdr *)pkt)->ihl) * 4;
@@ -198,23 +243,31 @@ static void icmp_event(struct probe *probes, int count)
 		}
 		const struct icmphdr *h = (const void *)at;
 		if (h->type == ICMP_ECHOREPLY) {
-			int index = ntohs(h->un.echo.sequence);
-			if (icmp_raw && ntohs(h->un.echo.id) != echo_id)
-				continue; /* another prober's, in a shared namespace */
+			int index = ntohs(h->un.echo.sequence), which = k;
+			if (icmp_raw) { /* one raw socket sees every echo reply: the identifier says whose */
+				for (which = 0; which < ATTEMPTS && ntohs(h->un.echo.id) != echo_id[which]; which++)
+					;
+				if (which == ATTEMPTS)
+					continue; /* another prober's, in a shared namespace */
+			}
+			/* A reply to an attempt that already timed out still counts while the probe is open:
+			 * the target answered, late. */
 			if (index < count && probes[index].icmp && probes[index].state == 1 &&
 			    probes[index].to.sin_addr.s_addr == from.sin_addr.s_addr)
-				finish(&probes[index], index, "ok", "reply");
+				finish(&probes[index], index, which, "ok", "reply");
 		} else if (icmp_raw && (h->type == ICMP_DEST_UNREACH || h->type == ICMP_TIME_EXCEEDED) &&
 			   (size_t)got >= sizeof *h + sizeof(struct iphdr) + sizeof(struct icmphdr)) {
 			const struct iphdr *inner = (const void *)(at + sizeof *h);
 			const struct icmphdr *orig = (const void *)((const char *)inner + inner->ihl * 4);
-			if ((const char *)orig + sizeof *orig > at + got || inner->protocol != IPPROTO_ICMP ||
-			    ntohs(orig->un.echo.id) != echo_id)
+			if ((const char *)orig + sizeof *orig > at + got || inner->protocol != IPPROTO_ICMP)
 				continue;
+			int which;
+			for (which = 0; which < ATTEMPTS && ntohs(orig->un.echo.id) != echo_id[which]; which++)
+				;
 			int index = ntohs(orig->un.echo.sequence);
-			if (index < count && probes[index].icmp && probes[index].state == 1 &&
-			    probes[index].to.sin_addr.s_addr == inner->daddr)
-				finish(&probes[index], index, "fail", "unreachable");
+			if (which < ATTEMPTS && index < count && probes[index].icmp && probes[index].state == 1 &&
+			    probes[index].a[which].state == 1 && probes[index].to.sin_addr.s_addr == inner->daddr)
+				attempt_failed(&probes[index], index, which, "unreachable");
 		}
 	}
 }
@@ -229,21 +282,24 @@ struct client {
 	struct sockaddr_in from;
 };
 
-static void answer(struct client *c, const char *name)
+static void answer(struct client *c, const char *name, int port)
 {
 	char out[512];
 	int n = snprintf(out, sizeof out, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-			 "name=%s peer=%s\n", name, inet_ntoa(c->from.sin_addr));
+			 "name=%s peer=%s port=%d\n", name, inet_ntoa(c->from.sin_addr), port);
 	if (send(c->fd, out, (size_t)n, MSG_NOSIGNAL) < 0) { /* the client went away */ }
 	shutdown(c->fd, SHUT_WR);
 	close(c->fd);
 	c->fd = -1;
 }
 
-static int serve(const char *port)
+static int serve(const char *port, const char *given)
 {
 	char name[256] = "";
-	gethostname(name, sizeof name - 1);
+	if (given)
+		snprintf(name, sizeof name, "%s", given);
+	else
+		gethostname(name, sizeof name - 1);
 	int one = 1, lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -260,7 +316,7 @@ static int serve(const char *port)
 		long t = now_ms();
 		for (int i = 0; i < CLIENTS; i++) {
 			if (clients[i].fd >= 0 && t - clients[i].since > 2000)
-				answer(&clients[i], name); /* no full request in 2 s: answer what came */
+				answer(&clients[i], name, atoi(port)); /* no full request in 2 s: answer what came */
 			if (clients[i].fd >= 0)
 				fds[n] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN}, who[n++] = i;
 			else if (free_slot < 0)
@@ -289,15 +345,15 @@ static int serve(const char *port)
 				c->len += (size_t)got;
 			c->buf[c->len] = 0;
 			if (got <= 0 || strstr(c->buf, "\r\n\r\n") || strstr(c->buf, "\n\n") || c->len >= sizeof c->buf - 1)
-				answer(c, name);
+				answer(c, name, atoi(port));
 		}
 	}
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "serve"))
-		return serve(argv[2]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "serve"))
+		return serve(argv[2], argc == 4 ? argv[3] : NULL);
 	if (argc < 3) {
 		fprintf(stderr, "usage: prober TIMEOUT_MS INFLIGHT icmp:ADDR|tcp:ADDR:PORT...\n");
 		return 2;
@@ -305,18 +361,19 @@ int main(int argc, char **argv)
 	timeout_ms = atol(argv[1]);
 	int inflight = atoi(argv[2]), count = argc - 3, max_open = 0;
 	struct probe *probes = calloc((size_t)count + 1, sizeof *probes);
-	struct pollfd *fds = calloc((size_t)count + 2, sizeof *fds);
-	int *owner = calloc((size_t)count + 2, sizeof *owner);
+	struct pollfd *fds = calloc((size_t)ATTEMPTS * count + ATTEMPTS + 1, sizeof *fds);
+	int *owner = calloc((size_t)ATTEMPTS * count + ATTEMPTS + 1, sizeof *owner);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("prober 1\n");
+	printf("prober 2\n");
 	for (int i = 0; i < count; i++) {
 		char spec[128], *addr, *port;
-		probes[i].quick = argv[i + 3][0] == '?';
-		snprintf(spec, sizeof spec, "%s", argv[i + 3] + probes[i].quick);
-		probes[i].fd = -1;
+		snprintf(spec, sizeof spec, "%s", argv[i + 3]);
+		for (int k = 0; k < ATTEMPTS; k++)
+			probes[i].a[k].fd = -1;
 		probes[i].to.sin_family = AF_INET;
 		probes[i].icmp = !strncmp(spec, "icmp:", 5);
-		addr = strchr(spec, ':') + 1;
+		addr = strchr(spec, ':');
+		addr = addr ? addr + 1 : spec;
 		port = probes[i].icmp ? NULL : strchr(addr, ':');
 		if (port)
 			*port++ = 0;
@@ -327,40 +384,59 @@ int main(int argc, char **argv)
 		}
 		probes[i].to.sin_port = port ? htons((unsigned short)atoi(port)) : 0;
 	}
-	icmp_fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ICMP);
-	icmp_raw = icmp_fd >= 0;
-	if (icmp_fd < 0) /* no CAP_NET_RAW: an ICMP datagram socket (net.ipv4.ping_group_range) */
-		icmp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP);
+	/* One ICMP socket per attempt: with raw sockets (NET_RAW) the identifier tells the attempts
+	 * apart; without (an ICMP datagram socket, net.ipv4.ping_group_range) the kernel gives each
+	 * socket an identifier of its own.  Either way the two echoes are two flows. */
 	unsigned int seed = (unsigned int)(getpid() ^ now_ms());
-	echo_id = (unsigned short)(rand_r(&seed) & 0xffff);
+	unsigned short id = (unsigned short)(rand_r(&seed) & 0xffff);
+	icmp_fd[0] = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ICMP);
+	icmp_raw = icmp_fd[0] >= 0;
+	for (int k = 0; k < ATTEMPTS; k++) {
+		echo_id[k] = (unsigned short)(id + k);
+		if (k > 0 && icmp_raw)
+			icmp_fd[k] = icmp_fd[0];
+		else if (!icmp_raw)
+			icmp_fd[k] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP);
+	}
 	int next = 0, done = 0;
 	while (done < count) {
 		while (next < count && open_count < inflight)
-			open_probe(&probes[next], next), next++;
+			open_attempt(&probes[next], next, 0), next++;
 		if (open_count > max_open)
 			max_open = open_count;
 		int nfds = 0;
-		if (icmp_fd >= 0)
-			fds[nfds] = (struct pollfd){.fd = icmp_fd, .events = POLLIN}, owner[nfds++] = -1;
-		long t = now_ms(), soonest = t + timeout_ms;
+		for (int k = 0; k < ATTEMPTS; k++)
+			if (icmp_fd[k] >= 0 && (k == 0 || icmp_fd[k] != icmp_fd[0]))
+				fds[nfds] = (struct pollfd){.fd = icmp_fd[k], .events = POLLIN}, owner[nfds++] = -1 - k;
+		long t = now_ms(), wait = wait_ms(), soonest = t + wait;
 		for (int i = 0; i < next; i++) {
 			struct probe *p = &probes[i];
-			if (p->state != 1)
-				continue;
-			if (t - p->start >= wait_for(p)) {
-				finish(p, i, "fail", "timeout");
-				continue;
+			for (int k = 0; k < ATTEMPTS && p->state == 1; k++) {
+				struct attempt *a = &p->a[k];
+				if (a->state == 0) { /* the second attempt: once the first failed or stayed silent */
+					long at = p->a[0].state == 2 ? t : p->a[0].start + SECOND_MS;
+					if (t >= at)
+						open_attempt(p, i, k);
+					else if (at < soonest)
+						soonest = at;
+				}
+				if (a->state != 1)
+					continue;
+				if (t - a->start >= wait) {
+					attempt_failed(p, i, k, "timeout");
+					continue;
+				}
+				if (p->icmp && t - a->sent >= wait / 3)
+					echo(p, i, k);
+				long due = a->start + wait;
+				if (p->icmp && a->sent + wait / 3 < due)
+					due = a->sent + wait / 3;
+				if (due < soonest)
+					soonest = due;
+				if (!p->icmp && a->fd >= 0)
+					fds[nfds] = (struct pollfd){.fd = a->fd, .events = a->len ? POLLIN : POLLOUT},
+					owner[nfds++] = i * ATTEMPTS + k;
 			}
-			if (p->icmp && t - p->sent >= wait_for(p) / 3)
-				echo(p, i);
-			long due = p->start + wait_for(p);
-			if (p->icmp && p->sent + wait_for(p) / 3 < due)
-				due = p->sent + wait_for(p) / 3;
-			if (due < soonest)
-				soonest = due;
-			if (!p->icmp)
-				fds[nfds] = (struct pollfd){.fd = p->fd, .events = p->len ? POLLIN : POLLOUT},
-				owner[nfds++] = i;
 		}
 		done = 0;
 		for (int i = 0; i < count; i++)
@@ -370,16 +446,17 @@ int main(int argc, char **argv)
 		if (next < count && open_count < inflight)
 			continue;
 		int ready = poll(fds, (nfds_t)nfds, (int)(soonest > t ? soonest - t : 0) + 1);
-		for (int k = 0; ready > 0 && k < nfds; k++) {
-			if (!fds[k].revents)
+		for (int j = 0; ready > 0 && j < nfds; j++) {
+			if (!fds[j].revents)
 				continue;
-			if (owner[k] < 0)
-				icmp_event(probes, count);
-			else if (probes[owner[k]].state == 1)
-				tcp_event(&probes[owner[k]], owner[k], fds[k].revents);
+			if (owner[j] < 0)
+				icmp_event(probes, count, -1 - owner[j]);
+			else if (probes[owner[j] / ATTEMPTS].state == 1 &&
+				 probes[owner[j] / ATTEMPTS].a[owner[j] % ATTEMPTS].state == 1)
+				tcp_event(&probes[owner[j] / ATTEMPTS], owner[j] / ATTEMPTS, owner[j] % ATTEMPTS,
+					  fds[j].revents);
 		}
 	}
-	struct probe quick = {.quick = 1};
-	printf("done probes=%d inflight=%d rtt_ms=%ld quick_ms=%ld\n", count, max_open, slowest, wait_for(&quick));
+	printf("done probes=%d inflight=%d rtt_ms=%ld wait_ms=%ld\n", count, max_open, slowest, longest_wait);
 	return 0;
 }

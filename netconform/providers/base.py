@@ -25,6 +25,9 @@ class Provider(Protocol):
     # The hosts are the sandbox's own namespaces: closing it ends every process on them and
     # frees their state (engines, containers, rules), so the lab need not stop them first.
     hosts_end_with_sandbox: bool
+    # The hosts start with the kernel's per-namespace defaults, not a booted system's: the lab gives
+    # each the host profile and its runtime's prerequisites before any engine (hostprofile.py).
+    fresh_hosts: bool
     teardown: str | None  # what leaving does beyond closing the sandbox, for the plan
 
     def missing(self) -> str | None: ...

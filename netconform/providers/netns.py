@@ -16,16 +16,11 @@ import os
 import shutil
 import sys
 
+from .. import image as probe_image
 from ..nodes import NamespaceNode
 from ..sandbox import Sandbox
 from ..schemes import SCHEMES
 from ..topology import Topology
-
-WHOAMI_EXT = """#!/bin/busybox sh
-echo "Content-Type: text/plain"
-echo
-echo "name=ext peer=$REMOTE_ADDR"
-"""
 
 
 class NetnsProvider:
@@ -54,6 +49,7 @@ class NetnsProvider:
     # -- what a dry run shows (plan.py) ------------------------------------------------
     workdir = "/run/lab"  # the sandbox's own tmpfs
     hosts_end_with_sandbox = True  # namespaces, processes and /run/lab of the sandbox
+    fresh_hosts = True  # a new namespace has the kernel's defaults: the lab gives it a host profile
     teardown: str | None = None  # nothing beyond closing the sandbox
 
     def describe(self, topo: Topology) -> str:
@@ -95,15 +91,12 @@ def ext_routes(topo: Topology) -> list[list[str]]:
 
 
 def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
-    """ext's routes to the container subnets, the whoami page on port 80 and the NXDOMAIN resolver."""
+    """ext's routes to the container subnets, the whoami service on port 80 (the prober's, as the
+    containers serve it, answering as ext) and the NXDOMAIN resolver."""
     for route in ext_routes(topo):
         sandbox.run(["ip", "route", "add", *route], netns="ext").check("routing ext to the containers")
-    www = sandbox.path("/run/lab/www-ext/cgi-bin")
-    www.mkdir(parents=True)
-    (www / "whoami").write_text(WHOAMI_EXT)
-    (www / "whoami").chmod(0o755)
-    sandbox.run(["busybox", "httpd", "-p", "80", "-h", "/run/lab/www-ext"],
-                netns="ext").check("starting ext's web service")
+    sandbox.path("/run/lab").mkdir(exist_ok=True)
+    sandbox.spawn([str(probe_image.prober()), "serve", "80", "ext"], "ext", sandbox.path("/run/lab/ext-whoami.log"))
     sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
                   sandbox.path("/run/lab/ext-dns.log"))
     return NamespaceNode("ext", "ext", sandbox, str(topo.ext_address().ip))

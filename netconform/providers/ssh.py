@@ -95,6 +95,7 @@ class SshProvider:
 
     # -- what a dry run shows (plan.py) ------------------------------------------------
     workdir = "/var/lib/netconform"
+    fresh_hosts = False  # booted machines: their settings are their own, recorded as found
     hosts_end_with_sandbox = False  # machines that outlive the run: engines are stopped on them
     teardown = "stop the lab's daemons, then undo every recorded difference on each host"
 

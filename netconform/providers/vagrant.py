@@ -94,6 +94,7 @@ class VagrantProvider:
 
     # -- what a dry run shows (plan.py) ------------------------------------------------
     workdir = "/var/lib/netconform"
+    fresh_hosts = False  # booted machines: their settings are their own, recorded as found
     hosts_end_with_sandbox = False  # guests' engines are stopped before the VMs go
     teardown: str | None = None  # the guests go with the sandbox's libvirtd
 

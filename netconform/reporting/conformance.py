@@ -28,6 +28,7 @@ class Report:
     def record_lab(self, lab: Lab) -> None:
         self._describe(lab, lab.realised())
         self._lab(lab.id)["build_seconds"] = asdict(lab.phases)
+        self._lab(lab.id)["host_settings"] = lab.host_settings
 
     def record_unbuilt(self, lab: Lab, why: str) -> None:
         """A lab its runtime cannot build (``Runtime.lacks``): in the report beside the runtimes
@@ -42,7 +43,9 @@ class Report:
     def record_matrix(self, lab: Lab, matrix: Matrix) -> None:
         self._lab(lab.id)["matrix"] = [
             {**asdict(v.probe), "promised": v.expected, "reached": v.reached, "answer": v.answer,
-             **({"why": v.why} if v.why else {})}
+             "measured": v.measured, "attempt": v.attempt,
+             **({"why": v.why} if v.why else {}), **({"misdirected": v.misdirected} if v.misdirected else {}),
+             **({"error": v.error} if v.error else {})}
             for v in matrix.verdicts]
         if matrix.pace:
             self._lab(lab.id)["pace"] = {**asdict(matrix.pace), "said": str(matrix.pace)}
@@ -73,6 +76,7 @@ class Report:
             summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
             out += [f"## {lab_id}", "", entry.get("description", ""), "",
                     f"Scheme: {entry.get('scheme', '?')}, realised as {entry.get('realised', '?')}.", "",
+                    *_settings(entry.get("host_settings", {})),
                     f"Checks: {summary}", "",
                     *([f"Matrix measured with {entry['pace']['said']}.", ""] if entry.get("pace") else []),
                     "| check | outcome | detail |", "|---|---|---|"]
@@ -80,6 +84,16 @@ class Report:
                 out.append(f"| {check} | {result['outcome']} | {_cell(result['message'])[:160]} |")
             out += ["", *_grid(entry["matrix"]), ""]
         return "\n".join(out)
+
+
+def _settings(hosts: dict[str, dict[str, str]]) -> list[str]:
+    """Each host's recorded settings (hostprofile.RECORDED), once per distinct set."""
+    if not hosts:
+        return []
+    by_value: dict[str, list[str]] = {}
+    for host, values in hosts.items():
+        by_value.setdefault(", ".join(f"{k} = {v}" for k, v in values.items()), []).append(host)
+    return [f"Host settings ({', '.join(names)}): {said}." for said, names in by_value.items()] + [""]
 
 
 def _cell(message: str) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ..hostprofile import Setting
     from ..nodes import ContainerNode, HostNode
     from ..schemes.base import Scheme
     from ..site import Site
@@ -53,6 +54,7 @@ class ContainerState:
     pid: int  # its first process on the host (0 when not running)
     addresses: dict[str, str] = field(default_factory=dict)  # network -> IPv4 address
     endpoints: dict[str, str] = field(default_factory=dict)  # networks it holds an endpoint on -> address
+    id: str = ""  # the engine's ID of the container
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class Runtime(Protocol):
     forward_filter: str | None
     nat_dialect: str  # how its NAT rules read (``checks.nat.DIALECTS``)
     engine_builds: bool  # whether --engine picks among its builds (docker), or it runs the system's
+    # What the engine itself sets on a host it runs on (a module it loads, a sysctl its daemon
+    # writes), which a fresh lab host must be given to behave like a real host running it.
+    host_prerequisites: tuple[Setting, ...]
 
     def missing(self) -> str | None: ...
 

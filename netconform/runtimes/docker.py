@@ -27,6 +27,7 @@ from docker.types import EndpointSpec, IPAMConfig, IPAMPool
 
 from .. import image as probe_image
 from ..engines import SYSTEM, EngineBuild, Version, label
+from ..hostprofile import br_netfilter_loaded
 from ..nodes import ContainerNode, HostNode
 from ..result import CommandError, Result
 from ..sandbox_init import CGROUP_PREFIX
@@ -74,7 +75,8 @@ def _state(attrs: dict) -> ContainerState:
     return ContainerState(
         running=bool(attrs["State"].get("Running")), pid=attrs["State"].get("Pid") or 0,
         addresses={name: n["IPAddress"] for name, n in nets.items() if n.get("IPAddress")},
-        endpoints={name: n.get("IPAddress") for name, n in nets.items() if n.get("EndpointID")})
+        endpoints={name: n.get("IPAddress") for name, n in nets.items() if n.get("EndpointID")},
+        id=attrs.get("Id", ""))
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ class DockerRuntime:
     forward_filter = "DOCKER-USER"
     nat_dialect = "docker"
     engine_builds = True  # --engine picks the build
+    host_prerequisites = br_netfilter_loaded(
+        "dockerd's bridge driver loads br_netfilter when the host lacks it (modprobe -va bridge br_netfilter, "
+        "moby libnetwork/drivers/bridge); the module's default is 1")
 
     def __init__(self, build: EngineBuild | None = None) -> None:
         self.build = build or EngineBuild(SYSTEM)

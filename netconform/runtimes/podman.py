@@ -91,7 +91,7 @@ def _inspect(host: HostNode, podman: tuple[str, ...], name: str) -> ContainerSta
     running = bool(attrs["State"].get("Running"))
     return ContainerState(running=running, pid=attrs["State"].get("Pid") or 0,
                           addresses={n: a for n, a in named.items() if a},
-                          endpoints={n: a for n, a in named.items() if a and running})
+                          endpoints={n: a for n, a in named.items() if a and running}, id=attrs.get("Id", ""))
 
 
 def default_network(plan: BridgePlan) -> dict:
@@ -120,6 +120,7 @@ class PodmanRuntime:
     forward_filter = None  # netavark 1.4 leaves FORWARD's policy as it was (ACCEPT in a fresh host)
     nat_dialect = "netavark"
     engine_builds = False  # the system's podman only
+    host_prerequisites = ()  # netavark loads no br_netfilter and sets no bridge-nf-call-* (measured here)
     flags: frozenset[str] = frozenset()
 
     def __init__(self, build: EngineBuild | None = None) -> None:

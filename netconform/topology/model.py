@@ -108,6 +108,30 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Sysctl:
+    """A host setting: ``KEY=VALUE`` for a network namespace's sysctl."""
+
+    key: str
+    value: str
+
+    PATTERN = r"^net\.[a-z0-9_.*-]+=.+$"
+    ALLOWED = ("'net.KEY=VALUE', a setting of the host's network namespace (machine-wide settings "
+               "cannot differ between hosts of one kernel)")
+
+    @classmethod
+    def parse(cls, text: str) -> Sysctl:
+        import re
+
+        if not re.match(cls.PATTERN, str(text)):
+            raise ValueError(f"{text!r} is not a host setting; allowed: {cls.ALLOWED}")
+        key, _, value = str(text).partition("=")
+        return cls(key.strip(), value.strip())
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+@dataclass(frozen=True)
 class Host:
     """A machine: on the netns provider a network namespace on the underlay LAN."""
 
@@ -130,6 +154,12 @@ class Host:
         default=True,
         metadata=meta("docker-proxy for published ports (dockerd --userland-proxy); with false, "
                       "published ports are DNAT rules alone."),
+    )
+    sysctl: tuple[Sysctl, ...] = field(
+        default=(),
+        metadata=meta("Settings of the host's network namespace over the host profile (netns provider: "
+                      "Debian 13's sysctl defaults, br_netfilter not loaded), as 'net.KEY=VALUE'; "
+                      "e.g. 'net.ipv4.ping_group_range=1 0' for a kernel's own default."),
     )
 
 

@@ -3,6 +3,7 @@
 
     python bench/runs.py [--repeat N]          the inner loop: pytest --topology=bridge -m "not bench"
     python bench/runs.py --default             also the default run: pytest --topology=all (once)
+    python bench/runs.py --conformance         also its conformance half alone: -m "not bench" (once)
 
 Each run is a real pytest process, timed from outside.  Printed per run:
 the wall time (median of N for the inner loop), what pytest itself
@@ -26,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 INNER = (["--topology=bridge", "-m", "not bench"], 2.5)
 DEFAULT = (["--topology=all"], 8 * 60.0)
+# The default run's conformance half (no target of its own: it shows what confirming verdicts costs).
+CONFORMANCE = (["--topology=all", "-m", "not bench"], 8 * 60.0)
 DURATION = re.compile(r"^([0-9.]+)s (setup|call|teardown)\s+(\S+)", re.M)
 
 
@@ -67,10 +70,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="inner-loop runs (default 5)")
     parser.add_argument("--default", action="store_true", help="also time the default run (minutes)")
+    parser.add_argument("--conformance", action="store_true",
+                        help="also time the default run's conformance half alone (-m 'not bench')")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat: {args.repeat} is not allowed; allowed: 1 or more")
     ok = report("inner loop", INNER[0], INNER[1], [timed(INNER[0]) for _ in range(args.repeat)])
+    if args.conformance:
+        ok = report("conformance half", CONFORMANCE[0], CONFORMANCE[1], [timed(CONFORMANCE[0])]) and ok
     if args.default:
         ok = report("default run", DEFAULT[0], DEFAULT[1], [timed(DEFAULT[0])]) and ok
     return 0 if ok else 1

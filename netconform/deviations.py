@@ -114,10 +114,10 @@ def _routed_stacks(lab) -> list[tuple[object, str]]:
 
 
 def _reached_on_every_port(source: str, target, address: str) -> set[str]:
-    """``source`` reaching ``target`` at ``address`` by ICMP and on every port it serves."""
+    """``source`` reaching ``target`` at ``address`` by ICMP and on every port it serves, TCP and UDP."""
     return {probe_seen(p, True) for p in (Probe(source, target.name, address, "icmp"),
-                                          *(Probe(source, target.name, address, "tcp", port)
-                                            for port in target.ports))}
+                                          *(Probe(source, target.name, address, proto, port)
+                                            for port in target.ports for proto in ("tcp", "udp")))}
 
 
 def _routed_neighbour_reaches_published(lab, **_) -> frozenset[str]:

@@ -31,7 +31,7 @@ class Probe:
     source: str
     target: str
     address: str
-    proto: Literal["icmp", "tcp"]
+    proto: Literal["icmp", "tcp", "udp"]
     port: int | None = None
 
     def __str__(self) -> str:
@@ -77,9 +77,10 @@ def network_of(topo: Topology, name: str) -> str | None:
     return SCHEMES[topo.scheme].network if c.mode == "bridge" else None
 
 
-def open_ports(topo: Topology, host: str) -> set[int]:
-    """Ports answering on a host's own address: published, or served by host-mode containers."""
-    ports = {p.host_port for c in topo.containers_on(host) for p in c.publish}
+def open_ports(topo: Topology, host: str, proto: str = "tcp") -> set[int]:
+    """Ports answering on a host's own address: published (for their protocol), or served by
+    host-mode containers (TCP and UDP: the whoami service serves both)."""
+    ports = {p.host_port for c in topo.containers_on(host) for p in c.publish if p.proto == proto}
     ports |= {port for c in topo.containers_on(host) if c.mode == "host" for port in c.ports}
     return ports
 
@@ -104,7 +105,7 @@ def promise(topo: Topology, source: str, target: str, proto: str, port: int | No
         if src.kind == "container" and src.host == dst.host and True in on_scheme:
             if not flags.own_reach_host:
                 return False  # macvlan: children cannot talk to their parent
-        return proto == "icmp" or port in open_ports(topo, dst.owner)
+        return proto == "icmp" or port in open_ports(topo, dst.owner, proto)
     # The target is a container's own stack.
     if src.kind == "ext":
         return flags.ext_reaches and dst.network == scheme.network
@@ -137,8 +138,8 @@ def _matches(rule: Rule, probe: Probe) -> bool:
             and (rule.port is None or rule.port == probe.port))
 
 
-def server(topo: Topology, target: str, port: int) -> tuple[str, int] | None:
-    """Who must answer a TCP probe to ``target``:``port`` where it is promised to reach, and on
+def server(topo: Topology, target: str, port: int, proto: str = "tcp") -> tuple[str, int] | None:
+    """Who must answer a TCP or UDP probe to ``target``:``port`` where it is promised to reach, and on
     which port it listens: ext itself, the container that published the host's port, the host-mode
     container serving it, or the container (or one sharing its stack) serving it.  None where
     nobody may answer (a port that must stay closed)."""
@@ -147,7 +148,7 @@ def server(topo: Topology, target: str, port: int) -> tuple[str, int] | None:
     if target in {h.name for h in topo.hosts}:
         for c in topo.containers_on(target):
             for pub in c.publish:
-                if pub.host_port == port:
+                if pub.host_port == port and pub.proto == proto:
                     return (c.name, pub.container_port)
             if c.mode == "host" and port in c.ports:
                 return (c.name, port)
@@ -176,7 +177,8 @@ def targets(topo: Topology, addresses: dict[str, str]) -> list[Target]:
 
 
 def probes(topo: Topology, addresses: dict[str, str]) -> list[Probe]:
-    """The whole matrix: every node to every target, ICMP and TCP to each port."""
+    """The whole matrix: every node to every target, ICMP, and TCP and UDP to each port (the
+    whoami service serves both; isolation promises cover both)."""
     sources = ["ext", *(h.name for h in topo.hosts), *(c.name for c in topo.containers)]
     found = []
     for source in sources:
@@ -184,5 +186,6 @@ def probes(topo: Topology, addresses: dict[str, str]) -> list[Probe]:
             if stack(topo, source).owner == stack(topo, target.node).owner:
                 continue  # a stack reaching itself proves nothing
             found.append(Probe(source, target.node, target.address, "icmp"))
-            found += [Probe(source, target.node, target.address, "tcp", p) for p in target.ports]
+            found += [Probe(source, target.node, target.address, proto, p)
+                      for p in target.ports for proto in ("tcp", "udp")]
     return found

@@ -1,7 +1,7 @@
 """Measure the reachability matrix in a live lab and diff it with the promise.
 
 Each source node runs its whole list of probes from one process, the
-prober (``image/prober.c``: non-blocking sockets, ICMP and TCP, at most
+prober (``image/prober.c``: non-blocking sockets, ICMP, TCP and UDP, at most
 ``INFLIGHT`` open at once, each with its own deadline), and a bounded
 number of sources probe at once, sized to the machine's cores, so the
 answers do not depend on how large the lab is.
@@ -33,9 +33,11 @@ from dataclasses import dataclass
 
 from . import expect
 from . import image as probe_image
+from .checks import firewall
 from .expect import Probe
 from .lab import Lab
 from .pacing import Pacer, neighbour_budget
+from .providers.netns import EXT_ARRIVALS
 
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
 ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)
@@ -54,6 +56,7 @@ class Outcome:
     why: str = ""  # how a probe that did not reach ended: timeout, refused, unreachable, error
     attempt: int = 0  # the attempt that answered (1 or 2); 0 when none did
     error: str = ""  # the probe could not be run at all (its source's prober failed)
+    one_way: bool = False  # no answer came back, but the target saw the datagram arrive
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,14 @@ class Verdict:
     attempt: int = 0  # the attempt that answered; 2 means the first one did not
     misdirected: str = ""  # who answered instead of the intended target ("web on port 80")
     error: str = ""  # why the probe could not be run: no verdict at all
+    one_way: bool = False  # reached the target (it saw the datagram) but no answer came back
 
     @property
     def ok(self) -> bool:
-        return self.expected == self.reached and not self.misdirected and not self.error
+        """As promised: a one-way arrival is a leak where blocking was promised, and a broken
+        path where reaching was."""
+        return (self.expected == self.reached and not self.misdirected and not self.error
+                and not (self.expected and self.one_way))
 
     @property
     def measured(self) -> str:
@@ -78,6 +85,8 @@ class Verdict:
             return "not measured (error)"
         if self.misdirected:
             return f"answered by {self.misdirected}"
+        if self.one_way:
+            return "arrived one way (the target got it, no answer came back)"
         if not self.reached and self.why == "no-icmp-socket":
             return f"blocked {NO_ICMP_SOCKET}"
         return "reached" if self.reached else "blocked"
@@ -123,6 +132,10 @@ class Pace:
     confirmed: int = 0  # blocked verdicts, each resting on that many silent or refused attempts
     changed: tuple[str, ...] = ()  # probes whose first attempt failed and a later one reached
     errors: int = 0  # probes that could not be run
+    # What stopped packets while the matrix was measured: each host's DROP/REJECT rule or DROP
+    # policy whose counter rose, with how many packets.  Empty while verdicts are blocked: no rule
+    # of an engine dropped anything (no route, no neighbour, no listener), the lab's verdict.
+    stopped_by: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         text = (f"{self.sources} sources, {self.at_once} at a time, up to {self.inflight} probes "
@@ -138,6 +151,10 @@ class Pace:
                      + ", ".join(self.changed))
         if self.errors:
             text += f"; {self.errors} probes could not be run"
+        if self.stopped_by:
+            text += "; packets stopped by " + ", ".join(self.stopped_by)
+        elif self.confirmed:
+            text += "; no firewall rule counted a dropped packet (blocks by routing, refusal or silence)"
         return text
 
 
@@ -178,23 +195,74 @@ def measure(lab: Lab) -> Matrix:
     probes = expect.probes(topo, addresses(lab))
     promised = {p: expect.expected(topo, p) for p in probes}
     pacer, start = Pacer(neighbour_budget(), lambda: flush_neighbours(lab)), time.monotonic()
-    first = run_all(lab, probes, pacer=pacer)
+    before = counters(lab)
+    token = os.urandom(4).hex()  # names this measurement's datagrams in the targets' arrivals
+    first = run_all(lab, probes, pacer=pacer, token=token)
     outcomes = dict(first.outcomes)
     retry = [p for p in probes if promised[p] and not outcomes[p].reached and not outcomes[p].error]
-    again = run_all(lab, retry, pacer=pacer, sources_at_once=1)
+    again = run_all(lab, retry, pacer=pacer, sources_at_once=1, token=token)
     outcomes.update(again.outcomes)
+    arrived = arrivals(lab, [p for p in probes if p.proto == "udp" and not outcomes[p].reached], token)
+    for p in arrived:
+        outcomes[p] = Outcome(True, why=outcomes[p].why, one_way=True)
     names = server_names(lab)
     verdicts = tuple(Verdict(p, promised[p], o.reached, o.answer, o.why, o.attempt,
-                             misdirected(topo, p, o, names), o.error)
+                             misdirected(topo, p, o, names), o.error, o.one_way)
                      for p, o in ((p, outcomes[p]) for p in probes))
+    after = counters(lab)
+    stopped = tuple(f"{key} (+{after[key] - before.get(key, 0)})" for key in after
+                    if after[key] > before.get(key, 0))
     sources = len({p.source for p in probes})
     changed = tuple(str(p) for p in probes if first.outcomes[p].attempt > 1) + tuple(
         f"{p} (retried alone)" for p in retry if again.outcomes[p].reached)
     pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.outcomes.values()),
                 pacer.flushes, pacer.waited, time.monotonic() - start, max(first.wait_ms, again.wait_ms),
                 ATTEMPTS, sum(not v.reached and not v.error for v in verdicts), changed,
-                sum(bool(v.error) for v in verdicts))
+                sum(bool(v.error) for v in verdicts), stopped)
     return Matrix(verdicts, pace)
+
+
+def arrivals(lab: Lab, probes: list[Probe], token: str) -> set[Probe]:
+    """Of UDP probes that got no answer, those whose datagram the target's server saw arrive in
+    this measurement (its arrivals file names each sender and the measurement's token): one-way
+    leaks, judged at the receiver.  Read from each host in one shell, through the serving
+    containers' own file systems (/proc/PID/root); ext's from the lab's own files."""
+    topo, wanted = lab.topology, {}
+    for probe in probes:
+        found = expect.server(topo, probe.target, probe.port, "udp")
+        if found is None and probe.target != "ext":  # nobody may answer: who would see it is its stack's server
+            found = next(((c.name, probe.port) for c in topo.containers
+                          if expect.stack(topo, c.name).owner == expect.stack(topo, probe.target).owner
+                          and probe.port in c.ports), None)
+        if found is not None:
+            wanted.setdefault(found, []).append(probe)
+    seen: dict[tuple[str, int], set[str]] = {}
+    by_host: dict[str, list[tuple[str, int]]] = {}
+    for who, port in wanted:
+        if who == "ext":
+            text = lab.ext.read(f"{EXT_ARRIVALS}-{port}") if lab.ext.exec(["test", "-f", f"{EXT_ARRIVALS}-{port}"]).ok else ""
+            seen[(who, port)] = set(text.split("\n"))
+        else:
+            by_host.setdefault(topo.container(who).host, []).append((who, port))
+    for host, servers in by_host.items():
+        script = "; ".join(f"echo '== {who} {port}'; cat /proc/{lab.containers[who].pid}/root/tmp/udp-{port}.arrivals "
+                           "2>/dev/null" for who, port in servers)
+        current = None
+        for line in lab.hosts[host].exec(["sh", "-c", script]).stdout.splitlines():
+            if line.startswith("== "):
+                who, port = line[3:].split()
+                current = seen.setdefault((who, int(port)), set())
+            elif current is not None:
+                current.add(line)
+    return {p for server, mine in wanted.items() for p in mine
+            if any(line.startswith(f"{p.source}/{token} ") for line in seen.get(server, ()))}
+
+
+def counters(lab: Lab) -> dict[str, int]:
+    """Every host's stopping rules and their packet counts (``firewall.stopping``), by host."""
+    with ThreadPoolExecutor(max(1, len(lab.topology.hosts))) as pool:
+        found = pool.map(lambda h: (h.name, firewall.stopping(lab.hosts[h.name])), lab.topology.hosts)
+    return {f"{host} {key}": n for host, rules in found for key, n in rules.items()}
 
 
 def server_names(lab: Lab) -> dict[str, str]:
@@ -211,11 +279,11 @@ def server_names(lab: Lab) -> dict[str, str]:
 def misdirected(topo, probe: Probe, outcome: Outcome, names: dict[str, str]) -> str:
     """Who answered a TCP probe instead of the one that must ("api on port 80"), or "" when the
     right server answered, the answer names nobody (a bare handshake), or nobody may answer."""
-    if probe.proto != "tcp" or not outcome.reached:
+    if probe.proto not in ("tcp", "udp") or not outcome.reached:
         return ""
     name = re.search(r"name=(\S+)", outcome.answer)
     port = re.search(r"port=([0-9]+)", outcome.answer)
-    wanted = expect.server(topo, probe.target, probe.port)
+    wanted = expect.server(topo, probe.target, probe.port, probe.proto)
     if name is None or wanted is None:
         return ""
     who, on = wanted
@@ -246,7 +314,7 @@ class Probed:
 
 
 def run_all(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, pacer: Pacer | None = None,
-            sources_at_once: int | None = None) -> Probed:
+            sources_at_once: int | None = None, token: str = "") -> Probed:
     """Every probe's outcome, each source's list run by one prober, ``sources_at_once``
     sources at a time (``at_once`` unless told).
 
@@ -267,7 +335,7 @@ def run_all(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, pacer: Pace
         return Probed(outcomes)
     with ThreadPoolExecutor(sources_at_once or at_once(len(by_source))) as pool:
         for (source, source_probes), out in zip(by_source.items(), pool.map(
-                lambda item: _paced(pacer, lab, *item, inflight), by_source.items()), strict=True):
+                lambda item: _paced(pacer, lab, *item, inflight, token), by_source.items()), strict=True):
             for line in out.splitlines():
                 words = line.split(" ", 3)
                 if words[0] == "done":
@@ -288,10 +356,10 @@ def run_all(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, pacer: Pace
     return Probed(outcomes, wait)
 
 
-def _paced(pacer: Pacer, lab: Lab, source: str, probes: list[Probe], inflight: int) -> str:
+def _paced(pacer: Pacer, lab: Lab, source: str, probes: list[Probe], inflight: int, token: str) -> str:
     pacer.admit(2 * len({p.address for p in probes}))
     try:
-        return _probe_from(lab, source, probes, inflight)
+        return _probe_from(lab, source, probes, inflight, token)
     finally:
         pacer.release()
 
@@ -313,28 +381,33 @@ def flush_neighbours(lab: Lab) -> None:
         list(pool.map(lambda item: lab.hosts[item[0]].exec(["sh", "-c", item[1]]), scripts.items()))
 
 
-def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int) -> str:
+def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token: str = "") -> str:
     """The prober's output for one source's probes (busybox's, where the node has no prober)."""
     node = lab.node(source)
     binary = PROBER if node.kind == "container" else str(probe_image.prober())
-    specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"tcp:{p.address}:{p.port}" for p in probes]
+    specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"{p.proto}:{p.address}:{p.port}" for p in probes]
     waves = -(-len(probes) // inflight)
     # Each wave waits at most the longest adapted wait (3 x TIMEOUT) plus the second attempt's start.
-    done = node.exec([binary, str(TIMEOUT * 1000), str(inflight), *specs], timeout=3.5 * TIMEOUT * waves + 10)
+    done = node.exec([binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs],
+                     timeout=3.5 * TIMEOUT * waves + 10)
     if done.stdout.startswith("prober 2\n"):
         return done.stdout + ("" if "\ndone " in done.stdout else done.stderr)
     if node.kind == "container":  # the image's prober did not run: say why, never guess
         return (done.stdout + done.stderr).strip()[-300:] or f"exit {done.rc}"
-    return _script_output(node, probes)
+    return _script_output(node, probes, f"{source}/{token or '-'}")
 
 
-def _script_output(node, probes: list[Probe]) -> str:
+def _script_output(node, probes: list[Probe], sender: str) -> str:
     """The probes as one busybox script, for hosts that cannot run the prober: two attempts each,
-    the second only when the first got nothing, each with the full timeout."""
+    the second only when the first got nothing, each with the full timeout (UDP through bash's
+    /dev/udp: busybox's nc has no UDP)."""
     lines = []
     for i, p in enumerate(probes):
         if p.proto == "icmp":
             test = f"busybox ping -c 1 -W {TIMEOUT} {p.address} >/dev/null 2>&1 && a=reply"
+        elif p.proto == "udp":
+            test = (f"a=$(timeout {TIMEOUT} bash -c 'exec 3<>/dev/udp/{p.address}/{p.port}; "
+                    f"printf \"netconform {sender}\\n\" >&3; head -n 1 <&3' 2>/dev/null | grep name=)")
         else:
             # A handshake is reached even without a whoami line: nc -z is not in busybox, so an
             # empty answer after a connection is told from a failed one by nc's exit status.

@@ -1,6 +1,6 @@
 """Reachability: every probe the modes and scheme promise must get through.
 
-The whole matrix (every node to every address, ICMP and TCP to each served
+The whole matrix (every node to every address, ICMP, TCP and UDP to each served
 port) is measured once per lab; this suite asserts its positive half.  A
 promised probe answered by someone other than its target (misdirected) or
 that could not be run at all fails here too.

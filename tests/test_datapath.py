@@ -22,11 +22,22 @@ def test_the_default_bridge_is_one_datapath_in_every_local_topology():
     assert _key("bridge", "to-ext", "c1", "ext") == _key("none", "to-ext", "c1", "ext")
 
 
+def test_a_scheme_that_leaves_the_hosts_bridge_alone_shares_its_paths_on_one_host():
+    """host-gw adds routes and rules for the other hosts' subnets only: what a packet between two
+    containers of one host, or from one to ext, crosses is the engine's bridge and NAT, as in
+    bridge; its cross-host path is its own."""
+    assert _key("host-gw", "same-host", "c1", "c2") == _key("bridge", "same-host", "c1", "c2")
+    assert _key("host-gw", "to-ext", "c1", "ext") == _key("bridge", "to-ext", "c1", "ext")
+    assert _key("host-gw", "cross-host", "c1", "c2") != _key("vxlan", "cross-host", "c1", "c2")
+
+
 def test_whatever_could_change_the_figures_keeps_paths_apart():
     bridge = _key("bridge", "same-host", "c1", "c2")
     assert bridge != _key("bridge", "same-host", "c1", "c2", engine="docker-28.5")
     assert bridge != _key("bridge", "same-host", "c1", "c2", mtu=1450)
-    assert bridge != _key("host-gw", "same-host", "c1", "c2")  # the scheme's own rules
+    for own in ("vxlan", "weave", "ovs", "macvlan", "overlay", "linux-bridge"):  # their bridge, MTU, offloads
+        first = next(c.name for c in load(shipped("topologies") / f"{own}.yaml").containers)
+        assert _key(own, "to-ext", first, "ext") != _key("bridge", "to-ext", "c1", "ext"), own
     assert bridge != _key("user-defined", "same-host", "f1", "f2")  # another network
     assert _key("bridge", "to-ext", "c1", "ext") != _key("link", "to-ext", "db", "ext")  # icc off
     assert _key("bridge", "to-ext", "c1", "ext") != _key("portmap", "to-ext", "web", "ext")  # publishes

@@ -62,7 +62,8 @@ def test_nat_reports_a_deleted_masquerade(live_lab):
     lab.hosts["h1"].exec(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "172.30.1.0/24",
                           "!", "-o", "docker0", "-j", "MASQUERADE"]).check()
     assert nat.missing_rules(lab) == [
-        "h1: no MASQUERADE for 172.30.1.0/24 leaving other than docker0 (nat POSTROUTING)"]
+        "h1: no MASQUERADE for 172.30.1.0/24 leaving other than docker0 (nat POSTROUTING): what applies is "
+        "policy of POSTROUTING (ACCEPT): no rule applied"]
     # ext, a real neighbour with a route back, now answers the containers' own addresses.
     live = addresses(lab)
     assert nat.masquerade_behaviour(lab, measure(lab)) == [
@@ -77,7 +78,8 @@ def test_nat_reports_a_deleted_dnat(live_lab):
             "-j", "DNAT", "--to-destination", f"{web}:80"]
     assert not nat.dnat_behaviour(lab, measure(lab))
     lab.hosts["h1"].exec(["iptables", "-t", "nat", "-D", *rule]).check()
-    assert nat.missing_rules(lab) == [f"h1: no DNAT of tcp/8080 to web {web}:80 (nat DOCKER)"]
+    assert nat.missing_rules(lab) == [f"h1: no DNAT of tcp/8080 to web {web}:80 (nat PREROUTING -> DOCKER): "
+                                      "what applies is policy of PREROUTING (ACCEPT): no rule applied"]
     # The userland proxy (on by default) still answers on the host's port, from the bridge.
     assert nat.dnat_behaviour(lab, measure(lab)) == [
         "ext -> h1:8080: web saw the peer 172.30.1.1, not ext's 198.18.0.254: the source was rewritten "
@@ -100,11 +102,15 @@ def test_dnat_without_the_userland_proxy(live_lab):
 
 def test_dnat_behaviour_reports_a_port_sent_elsewhere(live_lab):
     lab = live_lab("portmap")
-    assert not nat.dnat_behaviour(lab, measure(lab))
-    api = addresses(lab)["api"]
+    assert not nat.dnat_behaviour(lab, measure(lab)) and not nat.missing_rules(lab)
+    live = addresses(lab)
     lab.hosts["h1"].exec(["iptables", "-t", "nat", "-I", "PREROUTING", "-p", "tcp", "--dport", "8080",
-                          "-j", "DNAT", "--to-destination", f"{api}:9000"]).check()
+                          "-j", "DNAT", "--to-destination", f"{live['api']}:9000"]).check()
     assert nat.dnat_behaviour(lab, measure(lab)) == ["ext -> h1:8080: answered by api, not by web"]
+    # The engine's own rule is still there, but the rule that applies is the one in front of it.
+    assert nat.missing_rules(lab) == [
+        f"h1: no DNAT of tcp/8080 to web {live['web']}:80 (nat PREROUTING -> DOCKER): what applies is "
+        f"-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination {live['api']}:9000"]
 
 
 def test_hosts_check_reports_a_removed_link_entry(live_lab):

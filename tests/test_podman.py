@@ -9,7 +9,7 @@ import pytest
 
 from netconform import skips
 from netconform.checks import stacks
-from netconform.checks.nat import DIALECTS, IptablesRule
+from netconform.checks.nat import arriving, leaving
 from netconform.deviations import matching, probe_seen
 from netconform.measure import measure
 from netconform.nodes import ContainerNode
@@ -20,6 +20,10 @@ from .conftest import run_pytest
 
 # As netavark 1.4 wrote them for a container publishing 8080:80 on the default network.
 NETAVARK_NAT = """\
+-P PREROUTING ACCEPT
+-P POSTROUTING ACCEPT
+-A PREROUTING -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A NETAVARK-HOSTPORT-MASQ -m comment --comment "netavark portfw masq mark" -m mark --mark 0x2000/0x2000 -j MASQUERADE
 -A POSTROUTING -j NETAVARK-HOSTPORT-MASQ
 -A POSTROUTING -s 172.30.1.0/24 -j NETAVARK-1D8721804F16F
 -A NETAVARK-1D8721804F16F -d 172.30.1.0/24 -j ACCEPT
@@ -30,22 +34,25 @@ NETAVARK_NAT = """\
 """.splitlines()
 
 
-def rules(lines: list[str]) -> list[IptablesRule]:
-    return [r for r in map(IptablesRule.parse, lines) if r is not None]
-
-
-def test_netavark_rules_read_as_docker_rules_do():
-    """The same questions of netavark's chains: masquerade of the subnet, DNAT of the port; and
-    each answer turns when the rule it rests on is gone."""
-    dialect = DIALECTS["netavark"]
-    assert dialect.masquerades(rules(NETAVARK_NAT), "172.30.1.0/24", "docker0")
-    assert dialect.dnats(rules(NETAVARK_NAT), "tcp", 8080, "172.30.1.129:80")
-    assert not dialect.dnats(rules(NETAVARK_NAT), "tcp", 8080, "172.30.1.130:80")
-    assert not dialect.masquerades(rules(NETAVARK_NAT), "172.30.2.0/24", "docker0")
+def test_netavark_rules_are_walked_as_the_kernel_applies_them():
+    """Masquerade of the subnet and DNAT of the port, by the rule that applies first in netavark's
+    chains; each answer turns when the rule it rests on is gone or shadowed by an earlier one."""
+    out = leaving(NETAVARK_NAT, "172.30.1.2", "198.18.0.254", "eth0")
+    assert out.target == "MASQUERADE" and out.rule == "-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE"
+    assert leaving(NETAVARK_NAT, "172.30.1.2", "172.30.1.3", "docker0").target == "ACCEPT"
+    dnat = arriving(NETAVARK_NAT, "tcp", "198.18.0.254", "198.18.0.1", 8080, "eth0")
+    assert (dnat.target, dnat.to) == ("DNAT", "172.30.1.129:80")
+    assert leaving(NETAVARK_NAT, "172.30.2.2", "198.18.0.254", "eth0").target == "ACCEPT"  # another subnet: policy
     no_jump = [line for line in NETAVARK_NAT if not line.startswith("-A NETAVARK-HOSTPORT-DNAT")]
-    assert not dialect.dnats(rules(no_jump), "tcp", 8080, "172.30.1.129:80")
-    no_masquerade = [line for line in NETAVARK_NAT if "MASQUERADE" not in line or "HOSTPORT" in line]
-    assert not dialect.masquerades(rules(no_masquerade), "172.30.1.0/24", "docker0")
+    assert arriving(no_jump, "tcp", "198.18.0.254", "198.18.0.1", 8080, "eth0").target == "ACCEPT"
+    # A MASQUERADE with extra matches in front of it, or a RETURN, decides first: not masqueraded.
+    narrowed = [line.replace("! -d 224.0.0.0/4 -j MASQUERADE", "-p udp -j MASQUERADE") for line in NETAVARK_NAT]
+    assert leaving(narrowed, "172.30.1.2", "198.18.0.254", "eth0").target == "ACCEPT"
+    shadowed = ["-A POSTROUTING -s 172.30.1.0/24 -j RETURN", *NETAVARK_NAT]
+    assert leaving(shadowed, "172.30.1.2", "198.18.0.254", "eth0").rule.startswith("policy of POSTROUTING")
+    # A DNAT to the wrong port ahead of netavark's is the one that applies.
+    wrong = ["-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.30.1.129:81", *NETAVARK_NAT]
+    assert arriving(wrong, "tcp", "198.18.0.254", "198.18.0.1", 8080, "eth0").to == "172.30.1.129:81"
 
 
 def test_only_a_declared_unsupported_skip_passes_strict():

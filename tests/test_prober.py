@@ -56,6 +56,22 @@ def test_a_silent_probe_rests_on_two_full_waits_and_a_listener_that_says_nothing
     assert int(lines[-1]) >= 1500 + 500
 
 
+def test_udp_probes_are_answered_and_their_arrivals_recorded_at_the_target(tmp_path):
+    """The server answers a probe datagram from the address it was sent to and notes its sender;
+    with the answers dropped on the way back, the probe is not reached but the arrival is on
+    record (what measure.arrivals reads as a one-way leak)."""
+    prober, log = image.prober(), tmp_path / "arrivals"
+    lines = _in_netns(f"{prober} serve 80 me {log} & a=$!; sleep 0.2\n"
+                      f"{prober} -n c1/t1 2000 4 udp:127.0.0.1:80 udp:127.0.0.1:82\n"
+                      "iptables -A OUTPUT -p udp --sport 80 -j DROP\n"
+                      f"{prober} -n c2/t1 1000 4 udp:127.0.0.1:80\nkill $a")
+    outcome = [line.split(" ", 3) for line in lines if line[:1].isdigit()]
+    assert ["0", "ok", "1", "name=me peer=127.0.0.1 port=80"] in outcome
+    assert ["1", "fail", "2", "refused"] in outcome and ["0", "fail", "2", "timeout"] in outcome
+    arrived = set(log.read_text().splitlines())
+    assert {"c1/t1 127.0.0.1", "c2/t1 127.0.0.1"} <= arrived
+
+
 def test_pacer_flushes_between_sources_when_the_table_would_overflow():
     flushed = []
     pacer = Pacer(100, lambda: flushed.append(time.monotonic()))

@@ -57,6 +57,18 @@ def test_a_listener_that_says_nothing_on_a_closed_port_is_reached(live_lab):
     assert {v.probe.source for v in closed} >= {"ext"} and all(v.answer == "handshake" for v in closed)
 
 
+def test_a_datagram_that_arrives_without_an_answer_is_a_one_way_leak(live_lab):
+    """ext's UDP to c1 is let in by a rule in front of Docker's, while c1's answers are dropped on the
+    way back: nothing answers, yet c1's server saw the datagrams arrive, so the probe is a leak."""
+    lab = live_lab("bridge")
+    c1 = addresses(lab)["c1"]
+    lab.hosts["h1"].exec(["iptables", "-I", "DOCKER-USER", "-d", c1, "-p", "udp", "--dport", "80", "-j", "ACCEPT"]).check()
+    lab.netns_exec("c1", ["iptables", "-A", "OUTPUT", "-p", "udp", "--sport", "80", "-j", "DROP"]).check()
+    leaks = [v for v in measure(lab).wrong(False)]
+    assert [(str(v.probe), v.measured) for v in leaks] == [
+        (f"ext -> c1 ({c1}:80 udp)", "arrived one way (the target got it, no answer came back)")]
+
+
 def test_an_answer_from_the_wrong_node_is_misdirected(live_lab):
     lab = live_lab("vxlan")
     live = addresses(lab)
@@ -95,31 +107,35 @@ def with_sysctl(name: str, setting: str):
                                                  for h in topo.hosts))
 
 
+def only_under_the_old_setting(live_lab, name: str, setting: str, deviation: str):
+    """Podman's ``name`` lab keeps its reachability promise on host-like hosts; with ``setting`` on
+    its hosts it does not, exactly as ``deviation`` predicts, which it does not on host-like hosts.
+    Returns both labs and what the old setting showed."""
+    lab = live_lab(name, runtime="podman")
+    assert not measure(lab).wrong(True)
+    old = live_lab(with_sysctl(name, setting), runtime="podman")
+    matrix = measure(old)
+    seen = frozenset(v.observation for v in matrix.wrong(True))
+    assert [d.id for d in matching(old, "reachability", seen, matrix=matrix)] == [deviation]
+    assert matching(lab, "reachability", seen, matrix=matrix) == []
+    return lab, seen
+
+
 def test_host_mode_icmp_on_podman_depends_on_the_hosts_ping_group_range(live_lab):
     """With Debian 13's defaults on the host, Podman's host-mode container pings; with the kernel's
     own '1 0' it cannot, exactly as the deviation (which names that condition) predicts."""
-    lab = live_lab("host", runtime="podman")
+    lab, seen = only_under_the_old_setting(live_lab, "host", "net.ipv4.ping_group_range=1 0",
+                                           "podman-host-mode-has-no-icmp")
     assert lab.host_settings["h1"]["net.ipv4.ping_group_range"] == "0 2147483647"
-    assert not measure(lab).wrong(True)
-    old = live_lab(with_sysctl("host", "net.ipv4.ping_group_range=1 0"), runtime="podman")
-    matrix = measure(old)
-    seen = frozenset(v.observation for v in matrix.wrong(True))
     assert seen and all("(no ICMP socket at the source)" in s and s.startswith("hc -> ") for s in seen)
-    assert [d.id for d in matching(old, "reachability", seen, matrix=matrix)] == ["podman-host-mode-has-no-icmp"]
-    assert matching(lab, "reachability", seen, matrix=matrix) == []  # not on host-like hosts
 
 
 def test_podman_hairpin_depends_on_br_netfilter(live_lab):
     """A Podman-only host has no br_netfilter loaded: web reaches its own published port.  With
     bridge-nf-call-iptables on, it does not, exactly as the deviation predicts."""
-    lab = live_lab("portmap", runtime="podman")
+    lab, _ = only_under_the_old_setting(live_lab, "portmap", "net.bridge.bridge-nf-call-iptables=1",
+                                        "podman-no-hairpin-to-own-published-port")
     assert lab.host_settings["h1"]["net.bridge.bridge-nf-call-iptables"] == "0"
-    assert not measure(lab).wrong(True)
-    old = live_lab(with_sysctl("portmap", "net.bridge.bridge-nf-call-iptables=1"), runtime="podman")
-    matrix = measure(old)
-    seen = frozenset(v.observation for v in matrix.wrong(True))
-    assert [d.id for d in matching(old, "reachability", seen, matrix=matrix)] == [
-        "podman-no-hairpin-to-own-published-port"]
 
 
 def test_dockerd_turns_br_netfilter_on_itself(live_lab):

@@ -25,3 +25,22 @@ def rules(node: Node, table: str, chain: str = "") -> list[str]:
     lines = node.exec(["sh", "-c", script]).stdout.splitlines()
     return list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
 
+
+
+def stopping(node: Node) -> dict[str, int]:
+    """Packets each rule that stops traffic has counted so far: DROP and REJECT rules and DROP
+    policies of the filter and raw tables (Docker 28's direct-routing guard is in raw), keyed
+    ``TABLE: RULE`` with the counters taken out."""
+    found: dict[str, int] = {}
+    for table in ("filter", "raw"):
+        script = (f"iptables-nft -t {table} -v -S 2>/dev/null; if grep -qx {table} /proc/net/ip_tables_names "
+                  f"2>/dev/null; then iptables-legacy -t {table} -v -S 2>/dev/null; fi")
+        for line in node.exec(["sh", "-c", script]).stdout.splitlines():
+            words = line.split()
+            if "-c" not in words or not (line.endswith(("-j DROP", "-j REJECT")) or
+                                         (words[0] == "-P" and words[2] == "DROP")):
+                continue
+            at = words.index("-c")
+            rule = " ".join(words[:at] + words[at + 3:])
+            found[f"{table}: {rule}"] = found.get(f"{table}: {rule}", 0) + int(words[at + 1])
+    return found

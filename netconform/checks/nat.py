@@ -1,14 +1,16 @@
 """NAT: the rules an engine must install, and what ext really sees.
 
 Rules are read from both iptables backends (``firewall.rules``: whichever
-the engine wrote with) and normalised into option/value pairs, so a rule
-matches whatever order or extra matches the engine wrote it with.
+the engine wrote with) and walked as the kernel applies them
+(``checks/chains.py``): the question is which rule decides a container's
+packet leaving, or ext's arriving at a published port, not whether a
+fitting rule exists somewhere.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engines import FEATURES, Version, offers
@@ -16,6 +18,7 @@ from ..expect import network_of
 from ..lab import Lab
 from ..measure import Matrix
 from . import firewall
+from .chains import Packet, Step, applies
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,6 @@ class IptablesRule:
                 negate, i = False, i + 1
             i += 1
         return cls(words[1], frozenset(pairs))
-
-    def covers(self, wanted: IptablesRule) -> bool:
-        return self.chain == wanted.chain and wanted.spec <= self.spec
 
 
 def nat_rules(lab: Lab, host: str) -> list[IptablesRule]:
@@ -95,79 +95,64 @@ def half_made(lab: Lab, host: str, name: str, before: PortState) -> list[str]:
 
 @dataclass(frozen=True)
 class NatDialect:
-    """How one engine writes NAT rules, read into the same two questions: is a container subnet
-    masqueraded when it leaves (and only then), and is a host port DNATed to a container."""
+    """Where one engine writes its NAT rules, for messages: the walk (``checks/chains.py``) reads
+    every layout the same way, as the kernel applies it."""
 
-    masquerades: Callable[[list[IptablesRule], str, str], bool]  # (rules, subnet, bridge)
-    dnats: Callable[[list[IptablesRule], str, int, str], bool]  # (rules, proto, host port, address:port)
-    masquerade_where: str  # where the rule is looked for, for the message
+    masquerade_where: str
     dnat_where: str
 
 
-def _docker_masquerades(rules: list[IptablesRule], subnet: str, bridge: str) -> bool:
-    """``-A POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE``."""
-    wanted = IptablesRule("POSTROUTING", frozenset({("-s", subnet), ("-o", f"!{bridge}"), ("-j", "MASQUERADE")}))
-    return any(rule.covers(wanted) for rule in rules)
-
-
-def _docker_dnats(rules: list[IptablesRule], proto: str, port: int, to: str) -> bool:
-    """``-A DOCKER -p PROTO --dport PORT -j DNAT --to-destination ADDRESS:PORT``."""
-    wanted = IptablesRule("DOCKER", frozenset({("-p", proto), ("--dport", str(port)), ("-j", "DNAT"),
-                                               ("--to-destination", to)}))
-    return any(rule.covers(wanted) for rule in rules)
-
-
-def _jumps(rules: list[IptablesRule], chain: str, match: frozenset[tuple[str, str]]) -> set[str]:
-    """The chains that rules of ``chain`` covering ``match`` jump to."""
-    return {dict(rule.spec)["-j"] for rule in rules
-            if rule.chain == chain and match <= rule.spec and "-j" in dict(rule.spec)}
-
-
-def _netavark_masquerades(rules: list[IptablesRule], subnet: str, bridge: str) -> bool:
-    """``-A POSTROUTING -s SUBNET -j NETAVARK-ID``, that chain accepting ``-d SUBNET`` (traffic
-    staying on the network) and masquerading the rest."""
-    for chain in _jumps(rules, "POSTROUTING", frozenset({("-s", subnet)})):
-        own = [rule for rule in rules if rule.chain == chain]
-        if (any({("-d", subnet), ("-j", "ACCEPT")} <= rule.spec for rule in own)
-                and any(("-j", "MASQUERADE") in rule.spec for rule in own)):
-            return True
-    return False
-
-
-def _netavark_dnats(rules: list[IptablesRule], proto: str, port: int, to: str) -> bool:
-    """``-A NETAVARK-HOSTPORT-DNAT -p PROTO --dport PORT -j NETAVARK-DN-ID``, that chain's
-    ``-p PROTO --dport PORT -j DNAT --to-destination ADDRESS:PORT``."""
-    match = frozenset({("-p", proto), ("--dport", str(port))})
-    wanted = match | {("-j", "DNAT"), ("--to-destination", to)}
-    return any(rule.chain == chain and wanted <= rule.spec
-               for chain in _jumps(rules, "NETAVARK-HOSTPORT-DNAT", match) for rule in rules)
-
-
 DIALECTS = {
-    "docker": NatDialect(_docker_masquerades, _docker_dnats, "nat POSTROUTING", "nat DOCKER"),
-    "netavark": NatDialect(_netavark_masquerades, _netavark_dnats,
-                           "nat POSTROUTING -> NETAVARK-<network>", "nat NETAVARK-HOSTPORT-DNAT -> NETAVARK-DN-<network>"),
+    "docker": NatDialect("nat POSTROUTING", "nat PREROUTING -> DOCKER"),
+    "netavark": NatDialect("nat POSTROUTING -> NETAVARK-<network>",
+                           "nat PREROUTING -> NETAVARK-HOSTPORT-DNAT -> NETAVARK-DN-<network>"),
 }
 
 
+# Where a modelled packet "leaving" goes: an address beyond every lab network (RFC 5737's
+# documentation range). Nothing is sent to it; the walk only reads the rules.
+BEYOND = "192.0.2.1"
+
+
+def leaving(lines: list[str], source: str, to: str, oif: str) -> Step:
+    """What nat POSTROUTING does with a container's first packet to ``to`` out of ``oif``."""
+    return applies(lines, "POSTROUTING", Packet("tcp", source, to, 80, oif=oif))
+
+
+def arriving(lines: list[str], proto: str, source: str, host: str, port: int, iif: str) -> Step:
+    """What nat PREROUTING does with a first packet from ``source`` to ``host``:``port`` on ``iif``."""
+    return applies(lines, "PREROUTING", Packet(proto, source, host, port, iif=iif, local=frozenset({host})))
+
+
 def missing_rules(lab: Lab) -> list[str]:
-    """MASQUERADE per container subnet and DNAT per published port, by host, read in the
-    dialect of the lab's engine (``Runtime.nat_dialect``)."""
+    """Each container subnet is masqueraded when it leaves other than its bridge (and not when it
+    stays on it), and each published port is DNATed to its container's address and port: by the
+    rule that applies first, as the kernel walks the chains (an earlier ACCEPT, RETURN or DNAT
+    decides), in the engine's own layout (``Runtime.nat_dialect`` names it in messages)."""
     problems = []
     dialect = DIALECTS[lab.runtime.nat_dialect]
     addresses = {name: node.addresses for name, node in lab.containers.items()}
+    ext = lab.ext.address
     for host in (h.name for h in lab.topology.hosts):
-        rules = nat_rules(lab, host)
+        lines = firewall.rules(lab.hosts[host], "nat")
+        nic = lab.hosts[host].nic
         for bridge, subnet in bridges(lab, host):
-            if not dialect.masquerades(rules, subnet, bridge):
+            source = str(ipaddress.IPv4Network(subnet)[2])
+            out = leaving(lines, source, BEYOND, nic if nic != bridge else f"not-{bridge}")
+            if out.target != "MASQUERADE":
                 problems.append(f"{host}: no MASQUERADE for {subnet} leaving other than {bridge} "
-                                f"({dialect.masquerade_where})")
+                                f"({dialect.masquerade_where}): what applies is {out}")
+            inside = leaving(lines, source, str(ipaddress.IPv4Network(subnet)[3]), bridge)
+            if inside.target in ("MASQUERADE", "SNAT"):
+                problems.append(f"{host}: {subnet} is masqueraded staying on {bridge}: {inside}")
         for c in lab.topology.containers_on(host):
             for pub in c.publish:
                 address = next(iter(addresses[c.name].values()), "?")
-                if not dialect.dnats(rules, pub.proto, pub.host_port, f"{address}:{pub.container_port}"):
-                    problems.append(f"{host}: no DNAT of {pub.proto}/{pub.host_port} to {c.name} "
-                                    f"{address}:{pub.container_port} ({dialect.dnat_where})")
+                wanted = f"{address}:{pub.container_port}"
+                step = arriving(lines, pub.proto, ext, lab.hosts[host].address, pub.host_port, nic)
+                if step.target != "DNAT" or step.to != wanted:
+                    problems.append(f"{host}: no DNAT of {pub.proto}/{pub.host_port} to {c.name} {wanted} "
+                                    f"({dialect.dnat_where}): what applies is {step}")
     return problems
 
 

@@ -1,12 +1,13 @@
 /*
  * prober: run a whole list of reachability probes from one process.
  *
- *   prober TIMEOUT_MS INFLIGHT PROBE...      PROBE: icmp:ADDR | tcp:ADDR:PORT
+ *   prober [-n NAME] TIMEOUT_MS INFLIGHT PROBE...   PROBE: icmp:ADDR | tcp:ADDR:PORT | udp:ADDR:PORT
  *
  * Prints "prober 2", then one line per probe as it is decided:
  *   INDEX ok ATTEMPT ANSWER    (tcp: the whoami line "name=... peer=... port=...", or
  *                               "handshake" when the connection opened and no such line
- *                               came; icmp: "reply"); ATTEMPT: 1 or 2, the one that answered
+ *                               came; udp: the whoami line the server sent back; icmp:
+ *                               "reply"); ATTEMPT: 1 or 2, the one that answered
  *   INDEX fail 2 REASON        (timeout, refused, unreachable, no-icmp-socket, error)
  * and finally "done probes=N inflight=K rtt_ms=R wait_ms=W" (the slowest
  * answer, and the longest wait an attempt was given).
@@ -25,6 +26,12 @@
  * naming an attempt (unreachable, prohibited) or a TCP reset ends that
  * attempt at once.
  *
+ * A UDP probe sends the datagram "netconform NAME" (NAME: -n, the source's
+ * name) every third of the wait from a connected socket (an ICMP port
+ * unreachable ends the attempt as "refused"); the server answers it and
+ * also notes who arrived, so a datagram that gets in while its answer is
+ * dropped on the way back is seen at the target (a one-way leak).
+ *
  * Reached means the target's stack answered: a completed TCP handshake is
  * reached whatever follows (a listener that says nothing is an open port),
  * and the whoami line, when there is one, names who served and on which
@@ -34,11 +41,12 @@
  * when it is opened, not when the list starts, so a long list cannot eat
  * its own timeout.
  *
- *   prober serve PORT [NAME]
+ *   prober serve PORT [NAME [ARRIVALS]]
  *
- * The whoami service the probes read: answers every HTTP request on PORT
- * with "name=NAME peer=CLIENT port=PORT" (NAME: the hostname unless
- * given) from one process, without a fork per request (a CGI under
+ * The whoami service the probes read: answers every HTTP request on TCP
+ * PORT, and every datagram on UDP PORT, with "name=NAME peer=CLIENT
+ * port=PORT" (NAME: the hostname unless given), and appends "SENDER PEER"
+ * for each probe datagram to ARRIVALS (default /tmp/udp-PORT.arrivals), from one process, without a fork per request (a CGI under
  * busybox httpd forks three processes per answer, which a 100-container
  * matrix turns into the bottleneck and its SYN backlog into dropped
  * connections).  Built static by netconform/image.py with the machine's cc.
@@ -55,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,7 +81,7 @@ struct attempt {
 };
 
 struct probe {
-	int icmp, state; /* state: 0 waiting, 1 open, 2 done */
+	int icmp, udp, state; /* state: 0 waiting, 1 open, 2 done */
 	struct sockaddr_in to;
 	struct attempt a[ATTEMPTS];
 };
@@ -87,6 +96,7 @@ static long now_ms(void)
 static long timeout_ms, slowest = -1, longest_wait;
 static int icmp_fd[ATTEMPTS] = {-1, -1}, icmp_raw, open_count;
 static unsigned short echo_id[ATTEMPTS];
+static char payload[128] = "netconform ?\n";
 
 static long wait_ms(void)
 {
@@ -169,6 +179,31 @@ static const char *reason(int err)
 	}
 }
 
+static void datagram(struct probe *p, int index, int k)
+{
+	struct attempt *a = &p->a[k];
+	a->sent = now_ms();
+	if (send(a->fd, payload, strlen(payload), MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+		attempt_failed(p, index, k, reason(errno));
+}
+
+static void udp_event(struct probe *p, int index, int k)
+{
+	struct attempt *a = &p->a[k];
+	ssize_t got = recv(a->fd, a->buf, BUF - 1, MSG_DONTWAIT);
+	if (got < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			attempt_failed(p, index, k, reason(errno)); /* ICMP port unreachable: refused */
+		return;
+	}
+	a->buf[got] = 0;
+	char *line = strstr(a->buf, "name=");
+	if (!line)
+		return; /* not the whoami answer: keep waiting */
+	line[strcspn(line, "\r\n")] = 0;
+	finish(p, index, k, "ok", line);
+}
+
 static void open_attempt(struct probe *p, int index, int k)
 {
 	struct attempt *a = &p->a[k];
@@ -185,9 +220,11 @@ static void open_attempt(struct probe *p, int index, int k)
 			attempt_failed(p, index, k, "unreachable");
 		return;
 	}
-	a->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	a->fd = socket(AF_INET, (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
 	if (a->fd < 0 || (connect(a->fd, (struct sockaddr *)&p->to, sizeof p->to) < 0 && errno != EINPROGRESS))
 		attempt_failed(p, index, k, reason(errno));
+	else if (p->udp)
+		datagram(p, index, k);
 }
 
 static void tcp_event(struct probe *p, int index, int k, short revents)
@@ -293,17 +330,62 @@ static void answer(struct client *c, const char *name, int port)
 	c->fd = -1;
 }
 
-static int serve(const char *port, const char *given)
+/* A probe datagram: answer it from the address it was sent to (IP_PKTINFO, as a multi-homed
+ * UDP server must: a reply from another of the stack's addresses would not reach a connected
+ * client), and note who it says sent it and from which address it came. */
+static void datagram_in(int ufd, const char *name, int port, FILE *arrivals)
 {
-	char name[256] = "";
+	char in[256], out[512], control[256];
+	struct sockaddr_in from;
+	struct iovec iov = {.iov_base = in, .iov_len = sizeof in - 1};
+	struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = control, .msg_controllen = sizeof control};
+	ssize_t got = recvmsg(ufd, &msg, MSG_DONTWAIT);
+	if (got <= 0)
+		return;
+	in[got] = 0;
+	char sender[128] = "?";
+	if (sscanf(in, "netconform %127s", sender) == 1 && arrivals) {
+		fprintf(arrivals, "%s %s\n", sender, inet_ntoa(from.sin_addr));
+		fflush(arrivals);
+	}
+	int len = snprintf(out, sizeof out, "name=%s peer=%s port=%d\n", name, inet_ntoa(from.sin_addr), port);
+	struct in_pktinfo *info = NULL;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+			info = (struct in_pktinfo *)CMSG_DATA(c);
+	char reply_control[CMSG_SPACE(sizeof(struct in_pktinfo))] = {0};
+	struct iovec out_iov = {.iov_base = out, .iov_len = (size_t)len};
+	struct msghdr reply = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &out_iov, .msg_iovlen = 1};
+	if (info) {
+		reply.msg_control = reply_control;
+		reply.msg_controllen = sizeof reply_control;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&reply);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+		struct in_pktinfo answer = {.ipi_spec_dst = info->ipi_addr};
+		memcpy(CMSG_DATA(c), &answer, sizeof answer);
+	}
+	sendmsg(ufd, &reply, 0);
+}
+
+static int serve(const char *port, const char *given, const char *log)
+{
+	char name[256] = "", path[256];
 	if (given)
 		snprintf(name, sizeof name, "%s", given);
 	else
 		gethostname(name, sizeof name - 1);
+	snprintf(path, sizeof path, "/tmp/udp-%s.arrivals", port);
+	FILE *arrivals = fopen(log ? log : path, "a");
 	int one = 1, lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(lfd, (struct sockaddr *)&at, sizeof at) < 0 || listen(lfd, 4096) < 0) {
+	setsockopt(ufd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+	if (bind(lfd, (struct sockaddr *)&at, sizeof at) < 0 || listen(lfd, 4096) < 0 ||
+	    bind(ufd, (struct sockaddr *)&at, sizeof at) < 0) {
 		perror("prober serve");
 		return 1;
 	}
@@ -311,8 +393,9 @@ static int serve(const char *port, const char *given)
 	for (int i = 0; i < CLIENTS; i++)
 		clients[i].fd = -1;
 	for (;;) {
-		struct pollfd fds[CLIENTS + 1];
-		int who[CLIENTS + 1], n = 0, free_slot = -1;
+		struct pollfd fds[CLIENTS + 2];
+		int who[CLIENTS + 2], n = 0, free_slot = -1;
+		fds[n] = (struct pollfd){.fd = ufd, .events = POLLIN}, who[n++] = -2;
 		long t = now_ms();
 		for (int i = 0; i < CLIENTS; i++) {
 			if (clients[i].fd >= 0 && t - clients[i].since > 2000)
@@ -329,6 +412,10 @@ static int serve(const char *port, const char *given)
 		for (int k = 0; k < n; k++) {
 			if (!fds[k].revents)
 				continue;
+			if (who[k] == -2) {
+				datagram_in(ufd, name, atoi(port), arrivals);
+				continue;
+			}
 			if (who[k] < 0) {
 				struct client *c = &clients[free_slot];
 				socklen_t len = sizeof c->from;
@@ -352,10 +439,15 @@ static int serve(const char *port, const char *given)
 
 int main(int argc, char **argv)
 {
-	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "serve"))
-		return serve(argv[2], argc == 4 ? argv[3] : NULL);
+	if (argc >= 3 && argc <= 5 && !strcmp(argv[1], "serve"))
+		return serve(argv[2], argc >= 4 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL);
+	if (argc > 2 && !strcmp(argv[1], "-n")) {
+		snprintf(payload, sizeof payload, "netconform %s\n", argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: prober TIMEOUT_MS INFLIGHT icmp:ADDR|tcp:ADDR:PORT...\n");
+		fprintf(stderr, "usage: prober [-n NAME] TIMEOUT_MS INFLIGHT icmp:ADDR|tcp:ADDR:PORT|udp:ADDR:PORT...\n");
 		return 2;
 	}
 	timeout_ms = atol(argv[1]);
@@ -377,7 +469,8 @@ int main(int argc, char **argv)
 		port = probes[i].icmp ? NULL : strchr(addr, ':');
 		if (port)
 			*port++ = 0;
-		if ((!probes[i].icmp && (strncmp(spec, "tcp:", 4) || !port)) ||
+		probes[i].udp = !strncmp(spec, "udp:", 4);
+		if ((!probes[i].icmp && ((strncmp(spec, "tcp:", 4) && !probes[i].udp) || !port)) ||
 		    inet_pton(AF_INET, addr, &probes[i].to.sin_addr) != 1) {
 			fprintf(stderr, "prober: bad probe %s\n", argv[i + 3]);
 			return 2;
@@ -426,15 +519,20 @@ int main(int argc, char **argv)
 					attempt_failed(p, i, k, "timeout");
 					continue;
 				}
+				int resends = p->icmp || p->udp; /* no kernel retransmission: we send again */
 				if (p->icmp && t - a->sent >= wait / 3)
 					echo(p, i, k);
+				else if (p->udp && t - a->sent >= wait / 3)
+					datagram(p, i, k);
+				if (a->state != 1)
+					continue;
 				long due = a->start + wait;
-				if (p->icmp && a->sent + wait / 3 < due)
+				if (resends && a->sent + wait / 3 < due)
 					due = a->sent + wait / 3;
 				if (due < soonest)
 					soonest = due;
 				if (!p->icmp && a->fd >= 0)
-					fds[nfds] = (struct pollfd){.fd = a->fd, .events = a->len ? POLLIN : POLLOUT},
+					fds[nfds] = (struct pollfd){.fd = a->fd, .events = a->len || p->udp ? POLLIN : POLLOUT},
 					owner[nfds++] = i * ATTEMPTS + k;
 			}
 		}
@@ -453,8 +551,10 @@ int main(int argc, char **argv)
 				icmp_event(probes, count, -1 - owner[j]);
 			else if (probes[owner[j] / ATTEMPTS].state == 1 &&
 				 probes[owner[j] / ATTEMPTS].a[owner[j] % ATTEMPTS].state == 1)
-				tcp_event(&probes[owner[j] / ATTEMPTS], owner[j] / ATTEMPTS, owner[j] % ATTEMPTS,
-					  fds[j].revents);
+				(probes[owner[j] / ATTEMPTS].udp ? (void)udp_event(&probes[owner[j] / ATTEMPTS],
+									  owner[j] / ATTEMPTS, owner[j] % ATTEMPTS)
+				 : tcp_event(&probes[owner[j] / ATTEMPTS], owner[j] / ATTEMPTS, owner[j] % ATTEMPTS,
+					     fds[j].revents));
 		}
 	}
 	printf("done probes=%d inflight=%d rtt_ms=%ld wait_ms=%ld\n", count, max_open, slowest, longest_wait);

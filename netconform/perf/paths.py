@@ -37,14 +37,19 @@ class BenchPath:
 
 
 def datapath(lab: Lab, path: BenchPath, mtu: int | None) -> tuple[str, ...]:
-    """What a path's figures depend on: its kind, the provider, the engine, how the scheme
-    realises it, each end (a container's mode, network and engine options, whether it has
+    """What a path's figures depend on: its kind, the provider, the engine, what the packets
+    cross (the scheme's own machinery, or on one host the engine's bridge where the scheme leaves
+    it alone: ``Scheme.local_datapath``), each end (a container's mode, network and engine options, whether it has
     links or published ports, which add firewall rules) and the MTU the source sends with.
     Two paths with equal datapaths in one run are the same machinery; anything the lab
     could make differ is part of the key, so sharing errs towards measuring twice."""
     scheme = lab.scheme
-    realised = ("the hosts' NICs on the LAN" if path.kind == "underlay" and not scheme.moves_underlay
-                else f"scheme {scheme.name}")
+    if path.kind == "underlay":
+        realised = "the hosts' NICs on the LAN" if not scheme.moves_underlay else f"scheme {scheme.name}"
+    elif path.kind == "cross-host" or scheme.local_datapath is None:
+        realised = f"scheme {scheme.name}"
+    else:  # a path on one host the scheme leaves as the engine made it (Scheme.local_datapath)
+        realised = scheme.local_datapath
     return (path.kind, lab.provider_name, lab.runtime.label, realised,
             _end(lab, path.source), _end(lab, path.target), f"mtu {mtu}")
 

@@ -22,6 +22,10 @@ from ..sandbox import Sandbox
 from ..schemes import SCHEMES
 from ..topology import Topology
 
+# ext's whoami server's record of the probe datagrams that reached it (PORT appended), read by
+# measure.arrivals to tell a one-way leak from a blocked datagram.
+EXT_ARRIVALS = "/run/lab/ext-udp.arrivals"
+
 
 class NetnsProvider:
     name = "netns"
@@ -96,7 +100,8 @@ def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
     for route in ext_routes(topo):
         sandbox.run(["ip", "route", "add", *route], netns="ext").check("routing ext to the containers")
     sandbox.path("/run/lab").mkdir(exist_ok=True)
-    sandbox.spawn([str(probe_image.prober()), "serve", "80", "ext"], "ext", sandbox.path("/run/lab/ext-whoami.log"))
+    sandbox.spawn([str(probe_image.prober()), "serve", "80", "ext", f"{EXT_ARRIVALS}-80"], "ext",
+                  sandbox.path("/run/lab/ext-whoami.log"))
     sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
                   sandbox.path("/run/lab/ext-dns.log"))
     return NamespaceNode("ext", "ext", sandbox, str(topo.ext_address().ip))

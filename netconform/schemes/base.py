@@ -76,6 +76,11 @@ class Scheme:
     moves_underlay = False
     # How the scheme was realised, for the report.
     realised = "Docker's default bridge on each host"
+    # What packets cross on one host (container to container, to ext, ext to a published port)
+    # where the scheme leaves that path as the engine made it, so labs of different schemes share
+    # those figures (perf.paths.datapath); None where the scheme changes it (its own bridge, MTU,
+    # offloads, a namespace of its own), so its paths are measured as its own.
+    local_datapath: str | None = "the engine's Linux bridge, NAT via the host's NIC"
 
     def realised_in(self, site: Site, version: Version) -> str:
         """How the scheme was realised on these hosts with an engine of ``version``."""

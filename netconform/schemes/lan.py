@@ -20,6 +20,7 @@ from .base import BridgePlan, Promise, Scheme, kernel_lacks
 
 class LinuxBridge(Scheme):
     name = "linux-bridge"
+    local_datapath = "a Linux bridge holding the host's NIC, no NAT to the LAN"
     description = ("One subnet over all hosts: each engine's bridge has the underlay NIC enslaved "
                    "and hands out a disjoint --fixed-cidr slice.")
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
@@ -50,6 +51,7 @@ class LinuxBridge(Scheme):
 
 class Macvlan(Scheme):
     name = "macvlan"
+    local_datapath = None
     description = "Docker's macvlan driver on the underlay NIC: containers get addresses on the LAN."
     promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, masquerades=False,
                       host_reaches_own=False, own_reach_host=False, wire="plain")

@@ -28,6 +28,7 @@ def ipvs_missing(site) -> str | None:
 
 class Overlay(Scheme):
     name = "overlay"
+    local_datapath = None
     description = "Docker's overlay driver: the engines form a swarm; containers join an attachable overlay."
     promise = Promise(crosses=True, host_reaches_own=False, mtu=1450, wire="udp/4789")
     network = "overlay"

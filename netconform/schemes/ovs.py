@@ -69,6 +69,7 @@ DEFAULT = Tuning()
 
 class OvsGre(Scheme):
     name = "ovs-gre"
+    local_datapath = None
     description = "Per-host Open vSwitch bridges joined by a full mesh of GRE tunnels."
     moves_underlay = True  # the NIC is a port of the switch br-phy
 

@@ -20,6 +20,7 @@ VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
 class Vxlan(Scheme):
     name = "vxlan"
+    local_datapath = None
     description = "A kernel VXLAN overlay (VNI 42, UDP 4789) joining the per-host container bridges."
     promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1500 - VXLAN_OVERHEAD,
                       wire="udp/4789", tunnel_id=42)

@@ -431,7 +431,7 @@ def table(verdicts: list[Verdict]) -> str:
             measured += f" (attempt {v.attempt})"
         elif v.error:
             measured += f": {v.error}"
-        rows.append((p.source, p.target, p.address, f"tcp/{p.port}" if p.port else "icmp",
+        rows.append((p.source, p.target, p.address, f"{p.proto}/{p.port}" if p.port else "icmp",
                      "reach" if v.expected else "blocked", measured))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

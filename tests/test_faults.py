@@ -53,7 +53,7 @@ def test_isolation_reports_joined_networks(live_lab):
     lab.runtime.connect(lab.containers["f1"], "back")
     matrix = measure(lab)
     assert pairs(matrix.wrong(False)) == {("f1", "b1")}
-    assert {v.probe.proto for v in matrix.wrong(False)} == {"icmp", "tcp"}
+    assert {v.probe.proto for v in matrix.wrong(False)} == {"icmp", "tcp", "udp"}
 
 
 def test_nat_reports_a_deleted_masquerade(live_lab):

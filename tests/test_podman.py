@@ -40,6 +40,9 @@ def test_netavark_rules_are_walked_as_the_kernel_applies_them():
     out = leaving(NETAVARK_NAT, "172.30.1.2", "198.18.0.254", "eth0")
     assert out.target == "MASQUERADE" and out.rule == "-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE"
     assert leaving(NETAVARK_NAT, "172.30.1.2", "172.30.1.3", "docker0").target == "ACCEPT"
+    # Docker's hairpin rule (userland proxy off) masquerades only what the host itself sends.
+    hairpin = ["-A POSTROUTING -o docker0 -m addrtype --src-type LOCAL -j MASQUERADE"]
+    assert leaving(hairpin, "172.30.1.2", "172.30.1.3", "docker0").target == "ACCEPT"
     dnat = arriving(NETAVARK_NAT, "tcp", "198.18.0.254", "198.18.0.1", 8080, "eth0")
     assert (dnat.target, dnat.to) == ("DNAT", "172.30.1.129:80")
     assert leaving(NETAVARK_NAT, "172.30.2.2", "198.18.0.254", "eth0").target == "ACCEPT"  # another subnet: policy
@@ -90,7 +93,7 @@ def test_the_neighbour_deviation_matches_only_what_podman_lets_through(live_lab)
     seen = frozenset(v.observation for v in measure(lab).wrong(False))
     c1, c2 = (lab.containers[name].addresses["bridge"] for name in ("c1", "c2"))
     assert seen == {f"ext -> {name} ({address}{port} {proto}) reached" for name, address in (("c1", c1), ("c2", c2))
-                    for port, proto in (("", "icmp"), (":80", "tcp"))}
+                    for port, proto in (("", "icmp"), (":80", "tcp"), (":80", "udp"))}
     assert [d.id for d in matching(lab, "isolation", seen)] == ["podman-routed-neighbour-reaches-containers"]
     lab.hosts["h1"].exec(["iptables", "-I", "FORWARD", "-s", lab.ext.address, "-d", c1, "-j", "DROP"]).check()
     fewer = frozenset(v.observation for v in measure(lab).wrong(False))

@@ -16,9 +16,10 @@ def _in_netns(script: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def test_prober_reads_whoami_answers_resets_and_echo_replies():
+def test_prober_reads_whoami_answers_resets_and_echo_replies(tmp_path):
     prober = image.prober()
-    lines = _in_netns(f"{prober} serve 80 & a=$!; {prober} serve 81 named & sleep 0.2\n"
+    lines = _in_netns(f"{prober} serve 80 $(hostname) {tmp_path}/80 & a=$!; {prober} serve 81 named {tmp_path}/81 & "
+                      "sleep 0.2\n"
                       f"{prober} 2000 2 tcp:127.0.0.1:80 tcp:127.0.0.1:82 icmp:127.0.0.1 tcp:127.0.0.1:81\n"
                       "kill $a $!")
     assert lines[0] == "prober 2"
@@ -29,16 +30,16 @@ def test_prober_reads_whoami_answers_resets_and_echo_replies():
     assert lines[5].startswith("done probes=4 inflight=2 ") and "wait_ms=2000" in lines[5]
 
 
-def test_a_flows_lost_first_packet_cannot_make_a_blocked_verdict():
+def test_a_flows_lost_first_packet_cannot_make_a_blocked_verdict(tmp_path):
     """Each source's first SYN and first echo to the target are dropped (a lossy link, a full ARP
     queue, a conntrack race): the second, independent attempt reaches, and says it was the second."""
     prober = image.prober()
     drop_first = ("iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
                   "iptables -A INPUT -p {p} -m recent --name first{p} --rcheck -j ACCEPT\n"
                   "iptables -A INPUT -p {p} -m recent --name first{p} --set -j DROP\n")
-    lines = _in_netns(drop_first.format(p="tcp") + f"{prober} serve 80 & sleep 0.2\n"
+    lines = _in_netns(drop_first.format(p="tcp") + f"{prober} serve 80 me {tmp_path}/80 & sleep 0.2\n"
                       f"{prober} 2000 8 tcp:127.0.0.1:80\nkill $!")
-    assert lines[1].startswith("0 ok 2 name="), lines
+    assert lines[1].startswith("0 ok 2 name=me "), lines
 
 
 def test_a_silent_probe_rests_on_two_full_waits_and_a_listener_that_says_nothing_is_reached():

@@ -111,8 +111,9 @@ def _match(option: str, value: str, packet: Packet) -> bool | None:
         return _iface(packet.iif, value)
     if option in ("-o", "--out-interface"):
         return _iface(packet.oif, value)
-    if option == "--dst-type":
-        return (packet.dst in packet.local) if value == "LOCAL" else None
+    if option in ("--dst-type", "--src-type"):  # -m addrtype: the packets walked are unicast
+        address = packet.dst if option == "--dst-type" else packet.src
+        return {"LOCAL": address in packet.local, "UNICAST": True}.get(value, False)
     if option == "--mark":  # a first packet carries no mark yet
         mark, _, mask = value.partition("/")
         return int(mark, 0) & int(mask or "0xffffffff", 0) == 0

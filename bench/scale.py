@@ -24,7 +24,7 @@ import argparse
 import time
 
 from netconform.lab import Lab
-from netconform.measure import measure
+from netconform.measure import measure, table
 from netconform.topology.generate import generate
 
 TARGETS = {100: ("matrix", 10.0), 250: ("up", 60.0)}
@@ -48,6 +48,9 @@ def run(size: int, hosts: int, scheme: str) -> dict:
     containers = {c.name for c in topo.containers}
     injected = {v.probe for v in leaked.verdicts if v.probe.source == "ext" and v.probe.target in containers}
     reported = {v.probe for v in leaked.wrong(expected=False)}
+    missed = [v for v in leaked.verdicts if v.probe in injected - reported]
+    if missed:  # a false green is a finding: say which
+        print(f"false greens at {size}: {len(missed)}, e.g.\n" + table(missed[:10]), flush=True)
     return {"size": size, "hosts": hosts, "up": up, "matrix": seconds, "probes": len(matrix.verdicts),
             "false_reds": len(matrix.wrong(expected=True)), "leaks": len(matrix.wrong(expected=False)),
             "injected": len(injected), "false_greens": len(injected - reported),

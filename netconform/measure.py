@@ -36,7 +36,7 @@ from . import image as probe_image
 from .checks import firewall
 from .expect import Probe
 from .lab import Lab
-from .pacing import Pacer, neighbour_budget
+from .pacing import Pacer, neighbour_budget, neighbour_entries
 from .providers.netns import EXT_ARRIVALS
 
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
@@ -194,7 +194,7 @@ def measure(lab: Lab) -> Matrix:
     topo = lab.topology
     probes = expect.probes(topo, addresses(lab))
     promised = {p: expect.expected(topo, p) for p in probes}
-    pacer, start = Pacer(neighbour_budget(), lambda: flush_neighbours(lab)), time.monotonic()
+    pacer, start = Pacer(neighbour_budget(), lambda: flush_neighbours(lab), neighbour_entries()), time.monotonic()
     before = counters(lab)
     token = os.urandom(4).hex()  # names this measurement's datagrams in the targets' arrivals
     first = run_all(lab, probes, pacer=pacer, token=token)
@@ -323,7 +323,7 @@ def run_all(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, pacer: Pace
     admits the neighbour entries it may make (two per address: its own and the target's).  A
     source whose prober gave no verdict for a probe (it could not run, or died) leaves that probe
     an error, never a "blocked"."""
-    pacer = pacer or Pacer(neighbour_budget(), lambda: flush_neighbours(lab))
+    pacer = pacer or Pacer(neighbour_budget(), lambda: flush_neighbours(lab), neighbour_entries())
     by_source: dict[str, list[Probe]] = {}
     for probe in probes:
         by_source.setdefault(probe.source, []).append(probe)

@@ -29,6 +29,18 @@ from pathlib import Path
 LIMIT = Path("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
 
 
+ENTRIES = Path("/proc/net/stat/arp_cache")  # its first column: entries in the (machine-wide) table, hex
+
+
+def neighbour_entries() -> int:
+    """How many entries the kernel's IPv4 neighbour table holds now (every namespace's): what an
+    earlier measurement, or another lab, left there counts against the budget too."""
+    try:
+        return int(ENTRIES.read_text().splitlines()[1].split()[0], 16)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def neighbour_budget() -> int | None:
     """How many new neighbour entries probing may make before the lab's tables are emptied,
     or None if the kernel's limit is unknown."""
@@ -42,9 +54,9 @@ class Pacer:
     """Admits work of a given cost (neighbour entries) while the cost made since the last flush
     fits the budget; one piece larger than the budget runs alone, after a flush."""
 
-    def __init__(self, budget: int | None, flush: Callable[[], None]) -> None:
+    def __init__(self, budget: int | None, flush: Callable[[], None], made: int = 0) -> None:
         self.budget, self.flush = budget, flush
-        self.made = 0  # entries work may have made since the last flush
+        self.made = made  # entries made since the last flush (at first: what the table already holds)
         self.running = 0
         self.flushes = 0
         self.waited = 0.0  # seconds work spent waiting to be admitted

@@ -37,9 +37,10 @@
  * and the whoami line, when there is one, names who served and on which
  * port, so a probe answered by the wrong node is seen as such.
  *
- * At most INFLIGHT probes are open at once, and each attempt's time starts
- * when it is opened, not when the list starts, so a long list cannot eat
- * its own timeout.
+ * At most INFLIGHT probes are opened within any 250 ms still unanswered
+ * (silent ones then wait aside, at most 400 open in all), and each
+ * attempt's time starts when it is opened, not when the list starts, so a
+ * long list cannot eat its own timeout and silence does not queue the rest.
  *
  *   prober serve PORT [NAME [ARRIVALS]]
  *
@@ -71,6 +72,8 @@
 #define BUF 2048
 #define ATTEMPTS 2
 #define SECOND_MS 500 /* when the second attempt opens if the first is still silent */
+#define YOUNG_MS 250 /* a probe unanswered this long waits without counting against INFLIGHT */
+#define OPEN_MAX 400 /* probes open at once in all (two sockets each) */
 
 struct attempt {
 	int fd, state; /* state: 0 not opened, 1 open, 2 failed */
@@ -493,8 +496,15 @@ int main(int argc, char **argv)
 	}
 	int next = 0, done = 0;
 	while (done < count) {
-		while (next < count && open_count < inflight)
-			open_attempt(&probes[next], next, 0), next++;
+		/* INFLIGHT bounds the probes still expecting a quick answer (opened less than YOUNG_MS
+		 * ago): a probe that stays silent costs only its socket while it waits, so silence does
+		 * not hold up the rest of the list; OPEN_MAX bounds the sockets. */
+		long now = now_ms();
+		int young = 0;
+		for (int i = 0; i < next; i++)
+			young += probes[i].state == 1 && now - probes[i].a[0].start < YOUNG_MS;
+		while (next < count && young < inflight && open_count < OPEN_MAX)
+			open_attempt(&probes[next], next, 0), next++, young++;
 		if (open_count > max_open)
 			max_open = open_count;
 		int nfds = 0;
@@ -541,8 +551,17 @@ int main(int argc, char **argv)
 			done += probes[i].state == 2;
 		if (done == count)
 			break;
-		if (next < count && open_count < inflight)
+		if (next < count && young < inflight && open_count < OPEN_MAX)
 			continue;
+		if (next < count && open_count < OPEN_MAX) { /* a young probe ages out: admit more then */
+			long oldest = t;
+			for (int i = 0; i < next; i++)
+				if (probes[i].state == 1 && probes[i].a[0].start + YOUNG_MS < soonest &&
+				    t - probes[i].a[0].start < YOUNG_MS && probes[i].a[0].start < oldest)
+					oldest = probes[i].a[0].start;
+			if (oldest + YOUNG_MS < soonest)
+				soonest = oldest + YOUNG_MS;
+		}
 		int ready = poll(fds, (nfds_t)nfds, (int)(soonest > t ? soonest - t : 0) + 1);
 		for (int j = 0; ready > 0 && j < nfds; j++) {
 			if (!fds[j].revents)

@@ -77,10 +77,9 @@ def script(chosen: tuple[Setting, ...]) -> str:
             lines.append(f'for f in {path}; do case "$f" in */all/*) ;; *) echo "{s.value}" > "$f" ;; esac; done')
         else:
             # br_netfilter's settings exist only while it is loaded: absent is "not loaded" already.
-            absent = "continue_absent" if s.key.startswith("net.bridge.") and s.value == "0" else \
+            absent = ":" if s.key.startswith("net.bridge.") and s.value == "0" else \
                 f'{{ echo "no such setting in this kernel: {s.key}" >&2; exit 1; }}'
-            lines.append(f'if [ -e {path} ]; then echo "{s.value}" > {path}; else {absent}; fi'
-                         .replace("continue_absent", ":"))
+            lines.append(f'if [ -e {path} ]; then echo "{s.value}" > {path}; else {absent}; fi')
     return "\n".join(lines)
 
 

@@ -91,8 +91,13 @@ def _faults(args) -> int:
         for f in chosen:
             print(f"{f.name:<38} {f.topology:<14} {f.runtime:<7} {f.check}: {f.cause}")
         return 0
+    try:
+        clean = fault_runner.clean_from([Path(d) for d in args.clean_from or []])
+    except ValueError as err:
+        print(f"--clean-from: {err}", file=sys.stderr)
+        return 2
     outcomes = fault_runner.run(faults.Catalogue(tuple(chosen)), args.pytest_args, print,
-                                path if args.catalogue else None)
+                                path if args.catalogue else None, clean)
     print(fault_runner.table(outcomes))
     return 0 if all(o.caught for o in outcomes) else 1
 
@@ -164,6 +169,11 @@ def parser() -> argparse.ArgumentParser:
     faults.add_argument("--only", metavar="FAULT[,FAULT...]", help="only these faults")
     faults.add_argument("--list", action="store_true", help="list the faults and exit")
     faults.add_argument("--catalogue", metavar="FILE", help="a catalogue of your own (format: netconform/faults.yaml)")
+    faults.add_argument("--clean-from", action="append", metavar="REPORT_DIR",
+                        help="take each topology's clean verdicts from the conformance.json in REPORT_DIR "
+                             "(a --report-dir of a run of this checkout on the netns provider and each "
+                             "runtime's default engine, as CI's main job writes) instead of building "
+                             "the lab clean again; repeatable")
     faults.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS")
     faults.set_defaults(run=_faults)
     run = sub.add_parser("run", help="run the shipped suites with pytest, from any directory: "

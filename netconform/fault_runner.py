@@ -6,6 +6,9 @@ directory of its own; the runner reads each check's outcome and message
 from there.  A fault is caught when its check is red with the catalogue's
 words in the message.  A topology whose clean run is not green has its
 faults reported as not run: a fault proves nothing on a lab already red.
+The clean verdicts may come from a report the same checkout just wrote
+(``--clean-from``: CI's main job and engines matrix run every topology
+clean already), so that a lab is not built again only to show it is green.
 """
 
 from __future__ import annotations
@@ -51,19 +54,41 @@ def run_suite(topology: str, directory: Path, extra: list[str], fault: str | Non
     return {check: result for lab in labs.values() for check, result in lab["checks"].items()}
 
 
-def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path | None = None) -> list[Outcome]:
+def clean_from(reports: list[Path]) -> dict[str, dict[str, dict]]:
+    """Lab id to its checks, from the ``conformance.json`` of each report directory; raises
+    ValueError naming the file when one is missing or not a conformance report."""
+    found: dict[str, dict[str, dict]] = {}
+    for directory in reports:
+        path = directory / "conformance.json"
+        try:
+            labs = json.loads(path.read_text())["labs"]
+            found.update({lab: data["checks"] for lab, data in labs.items()})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: not a conformance report of a run "
+                             f"({type(err).__name__}: {err}); give a --report-dir of a finished run") from None
+    return found
+
+
+def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path | None = None,
+        clean_runs: dict[str, dict[str, dict]] | None = None) -> list[Outcome]:
+    """Each fault's outcome.  ``clean_runs`` (``clean_from``): clean verdicts already measured,
+    by lab id; a group whose lab (netns provider, the runtime's default engine) is in them is
+    not run clean again."""
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="netconform-faults-") as scratch:
         for topology, runtime in dict.fromkeys((f.topology, f.runtime) for f in catalogue.faults):
             mine = [f for f in catalogue.faults if (f.topology, f.runtime) == (topology, runtime)]
             where = f"{topology} on {runtime}"
+            reported = (clean_runs or {}).get(f"{topology}@netns-{runtime}")
             try:
-                clean = run_suite(topology, Path(scratch) / f"{topology}-{runtime}-clean", extra, runtime=runtime)
+                clean = reported or run_suite(topology, Path(scratch) / f"{topology}-{runtime}-clean", extra,
+                                              runtime=runtime)
                 red = [c for c, r in clean.items() if r["outcome"] in RED]
                 broken = f"the suite is not green on {where} without a fault: {', '.join(red)}" if red else ""
             except RuntimeError as err:
                 broken = f"the clean run of {where} broke: {err}"
-            progress(f"{where}: clean run {'NOT green: ' + broken if broken else 'green'}")
+            source = " (from the given report)" if reported else ""
+            progress(f"{where}: clean run{source} {'NOT green: ' + broken if broken else 'green'}")
             for fault in mine:
                 if broken:
                     outcomes.append(Outcome(fault, (), broken, False, ran=False))

@@ -3,6 +3,7 @@ check, and a runner that reports caught and missed faults truthfully."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -91,3 +92,21 @@ def test_a_fault_the_suite_does_not_see_is_reported_missed(tmp_path):
     assert result.returncode == 1
     assert "| harmless | bridge | docker | test_reachability | - |  | **missed** |" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "faults: 0 of 1 caught"
+
+
+def test_clean_verdicts_from_a_report_decide_without_building_the_lab(tmp_path):
+    """--clean-from: a topology red in the given report has its faults not run (no lab is built:
+    this takes no time); a directory without a conformance report is refused, naming the file."""
+    report = tmp_path / "main"
+    report.mkdir()
+    (report / "conformance.json").write_text(json.dumps({"labs": {"bridge@netns-docker": {"checks": {
+        "test_nat_rules": {"outcome": "failed", "message": "h1: no MASQUERADE"},
+        "test_reachability": {"outcome": "passed", "message": ""}}}}}))
+    result = netconform("faults", "--only", "bridge-masquerade-deleted", "--clean-from", str(report))
+    assert result.returncode == 1
+    assert "bridge on docker: clean run (from the given report) NOT green" in result.stdout
+    assert "the suite is not green on bridge on docker without a fault: test_nat_rules | not run |" \
+        in result.stdout
+    missing = netconform("faults", "--clean-from", str(tmp_path))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert f"--clean-from: {tmp_path / 'conformance.json'}: not a conformance report" in missing.stderr

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The bench suite's harness overhead: time spent outside the measuring tools.
 
-    python bench/harness.py [TOPOLOGY] [--samples N] [--seconds S]   (default: bridge, 3, 2)
+    python bench/harness.py [TOPOLOGY] [--samples N] [--seconds S]   (default: bridge, the suite's sampling)
 
 For each measurement on each path of the lab: the wall time of the whole
 measurement (server start, retries, nsenter or docker exec, JSON parsing)
-against the time the tool itself ran (iperf3's -t plus -O per sample, the
-ping train, sockperf's -t), and the difference.
+against the time the tool itself ran (each iperf3 sample's own run, the
+ping train, sockperf's -t), and the difference.  TCP is paired with a raw
+veth pair as in the suite, so its wall time holds both.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import argparse
 import sys
 
 from netconform.lab import Lab
-from netconform.perf.bench import Settings, path_round_trips, path_throughput
+from netconform.perf.baseline import veth_pair
+from netconform.perf.bench import Ends, Settings, path_round_trips, path_throughput
 from netconform.perf.paths import bench_paths
 from netconform.topology import load, resolve
 
@@ -23,14 +25,14 @@ from netconform.topology import load, resolve
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("topology", nargs="?", default="bridge")
-    parser.add_argument("--samples", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=Settings.samples)
+    parser.add_argument("--seconds", type=float, default=Settings.seconds)
     args = parser.parse_args()
-    settings = Settings(samples=args.samples, seconds=args.seconds)
-    with Lab(load(resolve(args.topology)[0])) as lab:
+    settings = Settings(samples=args.samples, seconds=args.seconds, cores=(0, 1))
+    with Lab(load(resolve(args.topology)[0])) as lab, veth_pair() as (a, b):
         print(f"{'path':<18} {'metric':<13} {'wall s':>7} {'tool s':>7} {'overhead s':>11} {'share':>6}")
         for path in bench_paths(lab):
-            found = path_throughput(lab, path, settings) + path_round_trips(lab, path, settings)
+            found = path_throughput(lab, path, settings, Ends(a, b, b.address)) + path_round_trips(lab, path)
             for m in found:
                 share = m.overhead_seconds / m.wall_seconds if m.wall_seconds else 0.0
                 print(f"{m.path:<18} {m.metric:<13} {m.wall_seconds:>7.2f} {m.tool_seconds:>7.2f} "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Open vSwitch without the kernel module: which levers of the userspace datapath pay.
 
-    python bench/ovs.py [--samples N] [--seconds S] [LEVER ...]   (default: every lever, 3 samples of 2 s)
+    python bench/ovs.py [--samples N] [--seconds S] [LEVER ...]   (default: every lever, the suite's sampling)
 
 Builds the shipped ``ovs`` topology once per set of levers (``schemes.ovs.Tuning``)
 and measures TCP across hosts (c1 -> c2, one stream) with the suite's own
@@ -30,7 +30,7 @@ from netconform.engines import root as engines_root
 from netconform.image import cache_dir
 from netconform.lab import Lab
 from netconform.perf.baseline import veth_pair
-from netconform.perf.bench import Settings, throughput
+from netconform.perf.bench import Ends, Settings, throughput
 from netconform.result import CommandError
 from netconform.schemes.ovs import DEFAULT, OvsGre, Tuning
 from netconform.topology import load, resolve
@@ -81,8 +81,8 @@ def measure(tuning: Tuning, settings: Settings, baseline: float) -> str:
     lab = Lab(load(resolve("ovs")[0]))
     lab.scheme = OvsGre(tuning)
     with lab:
-        found = throughput("cross-host", lab.node("c1"), lab.node("c2"),
-                           lab.containers["c2"].addresses[lab.scheme.network], settings, udp=False)[0]
+        ends = Ends(lab.node("c1"), lab.node("c2"), lab.containers["c2"].addresses[lab.scheme.network])
+        found = throughput("cross-host", ends, settings, udp=False)[0]
         if found.error or not found.summary:
             said = lab.hosts["h1"].exec(["sh", "-c", "grep -E '[|](WARN|ERR)[|]' /run/lab/ovs/h1/ovs-vswitchd.log "
                                                      "| tail -1 | cut -d'|' -f3-"]).stdout.strip()
@@ -94,7 +94,7 @@ def row_of(found, settings: Settings, baseline: float) -> str:
     """Median and its ratio to the baseline, retransmits as a share of the full-size segments
     sent, and the machine's CPU."""
     retransmits = found.extra["retransmits"]
-    segments = sum(s * settings.seconds / (8 * 1448) for s in found.samples)
+    segments = sum(s * settings.seconds / (8 * 1448) for s in found.samples)  # per sample: seconds of traffic
     percent = 100 * sum(retransmits) / max(1.0, segments)
     return (f"{found.summary.median / 1e9:6.2f} Gbit/s ({found.summary.median / baseline:.2f}x)  retransmits {sum(retransmits):>6} (~{percent:.2f} %)  "
             f"{found.extra['machine_cpu'][len(found.samples) // 2]}")
@@ -108,8 +108,8 @@ def version(tuning: Tuning) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("levers", nargs="*", metavar="LEVER", help=f"any of: {', '.join(LEVERS)} (default: all)")
-    parser.add_argument("--samples", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=Settings.samples)
+    parser.add_argument("--seconds", type=float, default=Settings.seconds)
     parser.add_argument("--release", choices=("trixie", "sid"),
                         help="also each set on this Debian release's Open vSwitch")
     args = parser.parse_args()
@@ -119,7 +119,7 @@ def main() -> int:
     settings = Settings(samples=args.samples, seconds=args.seconds)
     print(f"target: {TARGET_BITS / 1e9:.0f} Gbit/s with under {TARGET_RETRANSMIT_PERCENT} % retransmits", flush=True)
     with veth_pair() as (a, b):
-        base = throughput("veth-pair", a, b, b.address, settings, udp=False)[0]
+        base = throughput("veth-pair", Ends(a, b, b.address), settings, udp=False)[0]
     print(f"{'baseline':>12}  {'raw veth pair':<60}  {row_of(base, settings, base.summary.median)}", flush=True)
     builds = {"system": DEFAULT}
     if args.release:

@@ -1,63 +1,100 @@
 #!/usr/bin/env python3
-"""How much repeated runs of the same path vary: each run the median of N samples.
+"""Whether the default benchmarks can rank schemes: the same run repeated, its figures compared.
 
-    python bench/variation.py [--runs R] [--samples N] [--seconds S]   (default: 3, 3, 2)
+    python bench/variation.py [--runs R] [--topology LIST] [-- PYTEST_ARGS]   (default: 3 runs, all)
 
-Measures TCP one-stream throughput on the raw veth baseline, bridge
-same-host and vxlan cross-host, R runs each, and prints every run's median
-and the spread across runs, (max - min) / mean, against the 10% target.
+Runs ``pytest -m bench --topology=...`` R times (each a real pytest process
+writing its own compare.json) and prints:
+
+- every TCP figure's 95 % interval half-width against the 5 % target (the
+  ratio's where paired with the veth pair, else the median's), per run;
+- the cross-host schemes ranked by single-stream TCP (ratio to the veth
+  pair) in each run, and whether the order is the same in all runs wherever
+  a run's report calls two schemes different (``differences``);
+- each run's wall time against the 8-minute target of the default run.
+
+Exit 0 when every target was met, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-from netconform.lab import Lab
-from netconform.perf.baseline import veth_pair
-from netconform.perf.bench import Settings, throughput
-from netconform.perf.paths import bench_paths
-from netconform.topology import load, resolve
-
-TARGET = 0.10
+REPO = Path(__file__).resolve().parents[1]
+PRECISION, WALL = 0.05, 8 * 60.0
 
 
-def tcp_medians(source, target, address, settings: Settings, runs: int) -> list[float]:
-    medians = []
-    for _ in range(runs):
-        tcp = throughput("run", source, target, address, settings, udp=False)[0]
-        medians.append(tcp.summary.median)
-    return medians
+def run_once(directory: Path, topology: str, extra: list[str]) -> tuple[dict, float]:
+    argv = [sys.executable, "-m", "pytest", "suites", f"--topology={topology}", "-m", "bench", "-q",
+            "-p", "no:cacheprovider", f"--report-dir={directory}", *extra]
+    start = time.monotonic()
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+    wall = time.monotonic() - start
+    report = directory / "compare.json"
+    if not report.exists():
+        tail = " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+        raise SystemExit(f"pytest exited {done.returncode} without a compare.json: {tail}")
+    return json.loads(report.read_text()), wall
 
 
-def lab_path(name: str, kind: str, settings: Settings, runs: int) -> list[float]:
-    with Lab(load(resolve(name)[0])) as lab:
-        path = next(p for p in bench_paths(lab) if p.kind == kind)
-        return tcp_medians(lab.node(path.source), lab.node(path.target), path.address, settings, runs)
+def ranking(data: dict) -> list[str]:
+    cross = [r for r in data["records"] if r["path"] == "cross-host" and r["metric"] == "tcp"
+             and r["ratio_to_baseline"] and not r["same_path_as"]]
+    return [r["topology"] for r in sorted(cross, key=lambda r: -r["ratio_to_baseline"])]
+
+
+def different(data: dict) -> set[tuple[str, str]]:
+    """(faster, slower) topologies the run's report calls different on cross-host TCP."""
+    found = set()
+    for d in data.get("differences", []):
+        if d["path"] == "cross-host" and d["metric"] == "tcp" and d["detectable"]:
+            found.add((d["than"].split(" (")[0], d["slower"].split(" (")[0]))
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--topology", default="all")
+    parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
-    settings = Settings(samples=args.samples, seconds=args.seconds)
-    results = {}
-    with veth_pair() as (a, b):
-        results["veth baseline"] = tcp_medians(a, b, b.address, settings, args.runs)
-    results["bridge same-host"] = lab_path("bridge", "same-host", settings, args.runs)
-    results["vxlan cross-host"] = lab_path("vxlan", "cross-host", settings, args.runs)
-    verdict = 0
-    print(f"TCP one stream, {args.runs} runs, each the median of {args.samples} samples of {args.seconds} s")
-    for name, medians in results.items():
-        spread = (max(medians) - min(medians)) / statistics.fmean(medians)
-        verdict = verdict or int(spread >= TARGET)
-        runs = "  ".join(f"{m / 1e9:6.2f}" for m in medians)
-        print(f"  {name:<18} Gbit/s: {runs}   spread {spread:5.1%} "
-              f"({'under' if spread < TARGET else 'OVER'} {TARGET:.0%})")
-    return verdict
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="netconform-variation-") as scratch:
+        for i in range(args.runs):
+            data, wall = run_once(Path(scratch) / str(i), args.topology, args.pytest_args)
+            runs.append((data, wall))
+            print(f"run {i + 1}: {wall:.0f} s ({'under' if wall < WALL else 'OVER'} {WALL / 60:.0f} min)", flush=True)
+    ok = all(wall < WALL for _, wall in runs)
+    print(f"\nTCP figures: 95 % interval half-width (target {PRECISION:.0%}), per run")
+    rows: dict[str, list[str]] = {}
+    for data, _ in runs:
+        for r in data["records"]:
+            if r["unit"] != "bit/s" or not r["metric"].startswith("tcp") or r["same_path_as"] or not r["precision"]:
+                continue
+            key = f"{r['topology']} {r['path']} {r['metric']}"
+            half = r["precision"]["half_width"]
+            rows.setdefault(key, []).append("—" if half is None else f"{half:.1%}")
+            ok = ok and half is not None and half <= PRECISION
+    for key, cells in rows.items():
+        print(f"  {key:<44} {'  '.join(f'{c:>6}' for c in cells)}")
+    orders = [ranking(data) for data, _ in runs]
+    print("\nCross-host schemes by single-stream TCP (fastest first), per run:")
+    for i, order in enumerate(orders):
+        print(f"  run {i + 1}: {' > '.join(order) or 'none measured'}")
+    claimed = set().union(*(different(data) for data, _ in runs)) if runs else set()
+    broken = [(a, b) for a, b in sorted(claimed)
+              if any(a in o and b in o and o.index(a) > o.index(b) for o in orders)]
+    for a, b in broken:
+        print(f"  a run called {a} faster than {b}, another ranked them the other way")
+    if not broken:
+        print(f"  order stable wherever a run called two schemes different ({len(claimed)} such pairs)")
+    return 0 if ok and not broken else 1
 
 
 if __name__ == "__main__":

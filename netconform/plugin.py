@@ -96,14 +96,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave each lab up after the run and print how to enter and remove it")
     group.addoption("--list-topologies", action="store_true",
                     help="list the shipped topologies with their descriptions and exit")
-    group.addoption("--bench-samples", type=int, default=3, metavar="N",
-                    help="iperf3 samples per path and metric in the bench suite (default: 3)")
-    group.addoption("--bench-seconds", type=int, default=2, metavar="S",
-                    help="seconds per iperf3 sample, after 1 s of omitted warm-up (default: 2)")
-    group.addoption("--baseline-every", type=int, default=180, metavar="S",
-                    help="measure the baseline (a raw veth pair) again before a lab's paths once the "
-                         "last one is S seconds old, so each ratio divides by a baseline measured "
-                         "close in time; compare.md reports its drift (default: 180)")
+    group.addoption("--bench-samples", type=int, default=6, metavar="N",
+                    help="iperf3 samples per path and metric at least, each one iperf3 test (default: 6, "
+                         "the fewest with a 95%% interval of the median)")
+    group.addoption("--bench-max-samples", type=int, default=16, metavar="N",
+                    help="samples at most, where --bench-precision is not met before (default: 16)")
+    group.addoption("--bench-seconds", type=float, default=0.2, metavar="S",
+                    help="seconds of traffic per sample, sized in bytes from a warm-up test (default: 0.2)")
+    group.addoption("--bench-precision", type=float, default=0.05, metavar="F",
+                    help="stop sampling once the 95%% interval of the median (of the ratio to the veth "
+                         "pair, where paired) is within F of it (default: 0.05)")
     group.addoption("--bench-every-path", action="store_true",
                     help="measure every lab's paths, even where another lab of the run already "
                          "measured the same datapath (default: measure each datapath once and "
@@ -134,10 +136,12 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "leave out with -m 'not bench'")
     config.stash[_KEPT] = []
     config.stash[_STARTED] = time.monotonic()
-    for option in ("bench_samples", "bench_seconds", "baseline_every"):
-        if getattr(config.option, option) < 1:
+    for option, low, allowed in (("bench_samples", 1, "1 or more"), ("bench_max_samples", 1, "1 or more"),
+                                 ("bench_seconds", 0.05, "0.05 or more"),
+                                 ("bench_precision", 0.001, "0.001 or more")):
+        if getattr(config.option, option) < low:
             raise pytest.UsageError(f"--{option.replace('_', '-')}: "
-                                    f"{getattr(config.option, option)} is not allowed; allowed: 1 or more")
+                                    f"{getattr(config.option, option)} is not allowed; allowed: {allowed}")
     config.stash[_ALLOWED] = _allowed_limits(config)
     report_dir = config.option.report_dir
     config.stash[REPORT] = Report(Path(report_dir)) if report_dir else None

@@ -16,13 +16,14 @@ import pytest
 
 from netconform.perf.bench import Measurement, path_round_trips, path_throughput
 from netconform.perf.paths import bench_paths, datapath
+from netconform import skips
 from netconform.plugin import say
 from netconform.reporting.compare import Origin, Record
 
 pytestmark = pytest.mark.bench
 
 
-def _measure(request, lab, comparison, baseline, path, measure) -> list[Measurement]:
+def _measure(request, lab, comparison, path, measure) -> list[Measurement]:
     """The path's measurements (``measure``), recorded; or, where another lab of the run
     measured the same datapath, records naming that lab and no measurement."""
     mtu = _mtu(lab, path.source, path.address)
@@ -34,7 +35,7 @@ def _measure(request, lab, comparison, baseline, path, measure) -> list[Measurem
             comparison.records.append(Record(lab.id, lab.topology.name, lab.topology.scheme, lab.provider_name,
                                              lab.runtime_name, mtu, Measurement(path.kind, route, metric, unit,
                                                                                 None, ()),
-                                             same_as=origin, baseline=baseline))
+                                             same_as=origin))
         say(request.config, f"{lab.id} {request.function.__name__}: {path}: the same datapath as "
                             f"{origin.topology} ({origin.route}), measured there")
         allure.attach(f"{path}: the same datapath as {origin.lab} ({origin.route}), measured there: "
@@ -49,7 +50,7 @@ def _measure(request, lab, comparison, baseline, path, measure) -> list[Measurem
         comparison.origins[key] = Origin(lab.id, lab.topology.name, route, tuple((m.metric, m.unit) for m in found))
     for m in found:
         comparison.records.append(Record(lab.id, lab.topology.name, lab.topology.scheme,
-                                         lab.provider_name, lab.runtime_name, mtu, m, baseline=baseline))
+                                         lab.provider_name, lab.runtime_name, mtu, m))
         for i, raw in enumerate(m.raw):
             allure.attach(raw, name=f"{m.path} {m.metric} sample {i + 1} (iperf3 -J)",
                           attachment_type=allure.attachment_type.JSON)
@@ -74,25 +75,30 @@ def _versions(lab, comparison):
         comparison.versions.setdefault("openvswitch", out.split()[-1] if out else "?")
 
 
-def test_throughput(request, lab, baseline, bench_settings, comparison):
-    """TCP one stream and parallel streams, UDP at a fixed rate, on each path."""
+def test_throughput(request, lab, reference, bench_settings, comparison):
+    """TCP one stream and parallel streams, each paired with the raw veth pair; UDP at half the
+    path's TCP rate; on each path."""
     _versions(lab, comparison)
     paths = bench_paths(lab)
-    assert paths, f"{lab.id} offers no path to measure"
+    if not paths:
+        pytest.skip(skips.selection(f"{lab.id} offers no path to measure: no two containers that may "
+                                    "talk, none with a way out, no published port, no second host"))
     problems = []
     for path in paths:
-        found = _measure(request, lab, comparison, baseline, path,
-                         lambda lab, path: path_throughput(lab, path, bench_settings))
+        found = _measure(request, lab, comparison, path,
+                         lambda lab, path: path_throughput(lab, path, bench_settings, reference))
         problems += [f"{path} {m.metric}: {m.error or 'nothing got through'}" for m in found
                      if m.error or not m.summary.median]
     assert not problems, "\n".join(problems)
 
 
-def test_latency(request, lab, baseline, bench_settings, comparison):
+def test_latency(request, lab, reference, comparison):
     """ICMP round trips and TCP request/response round trips (p50, p90, p99) on each path."""
+    paths = bench_paths(lab)
+    if not paths:
+        pytest.skip(skips.selection(f"{lab.id} offers no path to measure"))
     problems = []
-    for path in bench_paths(lab):
-        found = _measure(request, lab, comparison, baseline, path,
-                         lambda lab, path: path_round_trips(lab, path, bench_settings))
+    for path in paths:
+        found = _measure(request, lab, comparison, path, path_round_trips)
         problems += [f"{path} {m.metric}: {m.error}" for m in found if m.error]
     assert not problems, "Failed measurements (recorded as failed in compare.json):\n" + "\n".join(problems)

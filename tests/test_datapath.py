@@ -39,8 +39,17 @@ def test_whatever_could_change_the_figures_keeps_paths_apart():
         first = next(c.name for c in load(shipped("topologies") / f"{own}.yaml").containers)
         assert _key(own, "to-ext", first, "ext") != _key("bridge", "to-ext", "c1", "ext"), own
     assert bridge != _key("user-defined", "same-host", "f1", "f2")  # another network
-    assert _key("bridge", "to-ext", "c1", "ext") != _key("link", "to-ext", "db", "ext")  # icc off
-    assert _key("bridge", "to-ext", "c1", "ext") != _key("portmap", "to-ext", "web", "ext")  # publishes
+    link = load(shipped("topologies") / "link.yaml")
+    a, b = (c.name for c in link.containers[:2])
+    assert bridge != _key("link", "same-host", a, b)  # icc off and a link: rules between the two
+
+
+def test_rules_that_cannot_apply_to_a_path_do_not_split_it():
+    """What the packets cross decides: icc and links act between two containers of one host,
+    a published port on traffic to it; a container's way out crosses the same bridge and NAT."""
+    assert _key("bridge", "to-ext", "c1", "ext") == _key("link", "to-ext", "db", "ext")  # icc off
+    assert _key("bridge", "to-ext", "c1", "ext") == _key("portmap", "to-ext", "web", "ext")  # publishes
+    assert _key("bridge", "same-host", "c1", "c2") == _key("portmap", "same-host", "api", "web")
 
 
 def test_the_underlay_is_shared_unless_the_scheme_rewires_the_nics():

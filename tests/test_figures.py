@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from netconform.perf import bench
 from netconform.perf.latency import Percentiles
-from netconform.perf.stats import summarise
+from netconform.perf.stats import ratios, summarise
 from netconform.result import Result
 
 
-def test_no_confidence_interval_from_one_sample():
-    assert summarise([5.0]).ci95 is None
-    low, high = summarise([4.0, 5.0, 6.0]).ci95
-    assert low < 5.0 < high
+def test_no_confidence_interval_of_the_median_below_six_samples():
+    assert summarise([5.0]).ci95 is None and summarise([4.0, 5.0, 6.0, 5.5, 4.5]).ci95 is None
+    assert summarise([4.0, 5.0, 6.0, 5.5, 4.5, 5.2]).ci95 == (4.0, 6.0)
+    # n = 20: the 6th and 15th of the ordered samples (the binomial interval), whatever the outliers.
+    values = [10.0] * 18 + [0.1, 1000.0]
+    assert summarise(values).ci95 == (10.0, 10.0) and summarise(values).half_width == 0.0
+
+
+def test_a_ratio_is_summarised_from_its_pairs():
+    """Drift that moves path and reference together cancels: every pair's ratio is 0.5."""
+    pairs = [(5.0 * k, 10.0 * k) for k in (1, 2, 3, 1.5, 0.5, 4)]
+    found = ratios(pairs)
+    assert found.median == 0.5 and found.ci95 == (0.5, 0.5)
+    assert ratios([(1.0, 0.0)]) is None
 
 
 def test_latency_is_percentiles_of_its_round_trips_without_a_ci():

@@ -15,12 +15,14 @@ def test_a_path_dropping_tcp_fails_on_the_first_attempt():
         tries = []
         exec_ = a.exec
         a.exec = lambda argv, **kw: tries.append(argv) or exec_(argv, **kw)
-        with pytest.raises(CommandError, match="unable to connect to server: Connection timed out"):
-            iperf.run(a, b, b.address, seconds=1, omit=0)
+        with iperf.server(b), pytest.raises(CommandError,
+                                            match="unable to connect to server: Connection timed out"):
+            iperf.run(a, b.address, seconds=1)
         assert len(tries) == 1 and "--connect-timeout" in tries[0]
 
 
 def test_a_path_that_carries_tcp_is_still_measured():
     with veth_pair() as (a, b):
-        found = iperf.run(a, b, b.address, seconds=1, omit=0)
+        with iperf.server(b):
+            found = iperf.run(a, b.address, size=10_000_000, cores=(0, 1))
         assert found.bits_per_second > 0

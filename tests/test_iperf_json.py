@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from netconform.perf.iperf import sample_of
+from netconform.perf.iperf import ToolError, sample_of
 
 DATA = Path(__file__).parent / "data" / "iperf3"
 
@@ -46,3 +46,14 @@ def test_udp_before_3_11_reads_sum():
     del doc["end"]["sum_received"]
     sample = sample_of(doc, "", 2.0)
     assert sample.lost_percent == doc["end"]["sum"]["lost_percent"]
+
+
+def test_loss_above_100_percent_is_the_tools_error_never_a_figure():
+    """A real iperf3 3.12 document (UDP at 300 Mbit/s with -O 2 through a 100 Mbit/s router,
+    esnet/iperf#1489): lost_percent 134, from which goodput would come out negative."""
+    raw = (DATA / "udp-loss-over-100.json").read_text()
+    doc = json.loads(raw)
+    assert doc["end"]["sum_received"]["lost_percent"] > 100
+    with pytest.raises(ToolError, match=r"iperf3 reported lost_percent 134\.\d+ \(outside 0-100: "
+                                        r"69600 of 51781 datagrams\): the tool's error, not a figure"):
+        sample_of(doc, raw, 2.0)

@@ -23,11 +23,11 @@ CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disabl
 
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
-    """A short real bench run of two schemes and a topology whose paths bridge's measure, with
-    the baseline measured before every test, Allure results and compare files."""
+    """A short real bench run of two schemes and a topology whose paths bridge's measure (6
+    samples of 0.1 s, the fewest with an interval), with Allure results and compare files."""
     out = tmp_path_factory.mktemp("run")
-    result = run_pytest("-m", "bench", "--topology=bridge,container,vxlan", "--bench-samples=1",
-                        "--bench-seconds=1", "--baseline-every=1", f"--report-dir={out}",
+    result = run_pytest("-m", "bench", "--topology=bridge,container,vxlan", "--bench-samples=6",
+                        "--bench-max-samples=6", "--bench-seconds=0.1", f"--report-dir={out}",
                         f"--alluredir={out}/allure-results", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     return out
@@ -35,7 +35,7 @@ def bench_run(tmp_path_factory):
 
 def test_compare_json_has_every_path_with_its_figures(bench_run):
     data = json.loads((bench_run / "compare.json").read_text())
-    assert data["schema"] == 1 and {"kernel", "iperf3", "docker"} <= data["versions"].keys()
+    assert data["schema"] == 2 and {"kernel", "iperf3", "docker"} <= data["versions"].keys()
     paths = {(r["topology"], r["path"]) for r in data["records"]}
     assert {("bridge", "same-host"), ("bridge", "to-ext"), ("vxlan", "cross-host"),
             ("vxlan", "underlay"), ("vxlan", "ext-to-published")} <= paths
@@ -48,8 +48,11 @@ def test_compare_json_has_every_path_with_its_figures(bench_run):
     assert all(r["error"] is None for r in every), [r["error"] for r in every if r["error"]]
     udp = [r for r in every if r["metric"] == "udp"]
     assert udp and all(None not in r["extra"]["lost_percent"] + r["extra"]["jitter_ms"] for r in udp)
-    # One sample (--bench-samples=1, and UDP always) or one series (latency): no CI at all.
-    assert all(r["ci95"] is None for r in every if r["n"] == 1 or r["unit"] == "us")
+    # The median's interval from 6 samples on; none below, none for one series (latency).
+    assert all((r["ci95"] is None) == (r["n"] < 6 or r["unit"] == "us") for r in every)
+    # Nothing iperf3 cannot have meant: no negative rate, loss within 0-100 %.
+    assert all(r["median"] >= 0 and r["min"] >= 0 for r in every)
+    assert all(0 <= lost <= 100 for r in udp for lost in r["extra"]["lost_percent"])
     assert all(r["extra"]["round_trips"] == r["n"] > 1 for r in every if r["unit"] == "us")
     assert (bench_run / "throughput.svg").read_text().startswith("<svg")
 
@@ -67,13 +70,25 @@ def test_a_datapath_is_measured_once_and_referred_to(bench_run):
     assert "same datapath as bridge (c1 -> c2), measured there" in (bench_run / "compare.md").read_text()
 
 
-def test_the_baseline_is_measured_close_in_time_and_its_drift_reported(bench_run):
+def test_tcp_ratios_are_measured_as_pairs_and_differences_stated(bench_run):
+    """Each TCP figure's ratio is the median of its pairs' ratios (a path sample, then a veth
+    sample), with its own interval; UDP and latency have none (not measured as pairs); the
+    report states, for each two comparable records, a difference or that none is detectable."""
     data = json.loads((bench_run / "compare.json").read_text())
-    times = sorted({b["at_seconds"] for b in data["baseline"]})
-    assert len(times) >= 4  # --baseline-every=1: before each lab's tests
-    assert {r["baseline"] for r in data["records"]} <= {b["baseline"] for b in data["baseline"]}
-    assert len({r["baseline"] for r in data["records"]}) > 1
-    assert "Baseline drift" in (bench_run / "compare.md").read_text()
+    measured = [r for r in data["records"] if not r["same_path_as"] and not r["error"]]
+    for r in measured:
+        if r["metric"] in ("tcp", "tcp-parallel"):
+            pairs = sorted(a / b for a, b in zip(r["samples"], r["extra"]["reference_samples"], strict=True))
+            assert r["ratio_to_baseline"] == pytest.approx((pairs[2] + pairs[3]) / 2)
+            assert r["ratio_ci95"] == [pairs[0], pairs[-1]]  # n = 6: the interval is min-max
+            assert r["extra"]["cores"] == "client on cpu0, server on cpu1"
+        else:
+            assert r["ratio_to_baseline"] is None and r["ratio_ci95"] is None
+    same_host = [d for d in data["differences"] if d["path"] == "same-host" and d["metric"] == "tcp"]
+    assert [{d["slower"].split(" (")[0], d["than"].split(" (")[0]} for d in same_host] == [{"bridge", "vxlan"}]
+    text = (bench_run / "compare.md").read_text()
+    assert "same-host tcp: " in text and ("slower than" in text or "no difference detectable" in text)
+    assert "The veth pair over the run" in text
 
 
 def test_html_report_keeps_history(bench_run, tmp_path):

@@ -1,30 +1,66 @@
-"""Measure one path: TCP (one stream and parallel), UDP at a fixed rate, latency.
+"""Measure one path: TCP (one stream and parallel), UDP, latency.
 
 Every metric becomes a ``Measurement``: the samples, their summary, a
 CPU-bound flag, the raw iperf3 JSON, and how long the harness took around
 the tools (the overhead ``bench/harness.py`` prints).
+
+How a throughput figure is taken (docs/benchmarks.md): each sample is one
+short iperf3 test (``Settings.seconds`` of traffic, sized in bytes from a
+warm-up test that is not counted), client and server pinned to fixed
+cores; a path's TCP samples alternate with samples of its reference (the
+raw veth pair) so each ratio is a pair's and drift cancels; samples are
+added until the median's 95 % interval (the ratio's, where paired) is
+within ``precision`` of it, or ``max_samples``.  A sample during which a
+process outside the measurement used a core is flagged and taken again;
+one iperf3 cannot have meant is the tool's error and taken again.  UDP is
+offered at a share of the path's own TCP rate, so that its loss describes
+the path rather than the sender.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 
 from ..nodes import Node
 from ..result import CommandError
 from . import cpu, iperf, latency
-from .stats import Summary, summarise
+from .stats import Summary, ratios, summarise
 
 
 @dataclass(frozen=True)
 class Settings:
-    samples: int = 3
-    seconds: int = 2
-    omit: int = 1
+    samples: int = 6  # at least (a 95 % interval of a median needs 6)
+    max_samples: int = 16  # at most, where the precision is not met before
+    seconds: float = 0.2  # of traffic per sample
+    precision: float = 0.05  # target: the 95 % interval's half-width, as a fraction of the median
     streams: int = 4
-    udp_rate: str = "1G"
+    udp_share: float = 0.5  # UDP is offered at this share of the path's TCP median
+    cores: tuple[int, int] | None = None  # client, server (iperf3 -A); None: not pinned
     machine_cpu: bool = True  # meter this machine's CPU (the nodes run on its kernel)
+    repeats: int = 4  # flagged or tool-error samples taken again, at most, per series
+
+    @property
+    def pinned(self) -> str:
+        return (f"client on cpu{self.cores[0]}, server on cpu{self.cores[1]}" if self.cores
+                else "not pinned")
+
+
+@dataclass(frozen=True)
+class Ends:
+    """Where a throughput series runs: the client's node, the server's, the address and port
+    the client connects to, and the port the server listens on (they differ behind DNAT)."""
+
+    source: Node
+    target: Node
+    address: str
+    port: int = iperf.PORT
+    server_port: int = iperf.PORT
+
+    @property
+    def route(self) -> str:
+        return f"{self.source.name} -> {self.target.name}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +80,8 @@ class Measurement:
     wall_seconds: float = 0.0  # the whole measurement, harness included
     tool_seconds: float = 0.0  # what the tool itself ran for
     error: str | None = None  # why it could not be measured
+    ratio: Summary | None = None  # per-pair ratios to the reference, where paired
+    precision: float | None = None  # the target the samples were taken to
 
     @classmethod
     def failed(cls, path: str, route: str, metric: str, unit: str, error: Exception,
@@ -54,59 +92,159 @@ class Measurement:
     def overhead_seconds(self) -> float:
         return max(0.0, self.wall_seconds - self.tool_seconds)
 
+    @property
+    def precise(self) -> float | None:
+        """The half-width the figure was taken to: the ratio's where paired, else the median's."""
+        decided = self.ratio if self.ratio is not None else self.summary
+        return decided.half_width if decided else None
 
-def throughput(kind: str, source: Node, target: Node, address: str, settings: Settings,
-               port: int = iperf.PORT, server_port: int | None = None,
-               udp: bool = True) -> list[Measurement]:
-    """TCP with one stream and with parallel streams (``samples`` each), UDP at a fixed rate
-    (one sample: loss and jitter; left out where only TCP is forwarded, as behind ``-p``)."""
-    route = f"{source.name} -> {target.name}"
-    found = []
-    runs = [("tcp", 1, None, settings.samples), ("tcp-parallel", settings.streams, None, settings.samples)]
-    if udp:
-        runs.append(("udp", 1, settings.udp_rate, 1))
-    for metric, streams, rate, count in runs:
-        start = time.monotonic()
-        samples, uses = [], []
-        try:
-            for _ in range(count):
-                with cpu.Meter() as meter:
-                    samples.append(iperf.run(source, target, address, seconds=settings.seconds,
-                                             omit=settings.omit, streams=streams, udp_rate=rate,
-                                             port=port, server_port=server_port))
-                uses.append(meter.use if settings.machine_cpu else None)
-        except CommandError as err:
-            found.append(Measurement.failed(kind, route, metric, "bit/s", err, time.monotonic() - start))
-            continue
-        values = [s.bits_per_second for s in samples]
-        extra = {"cpu_sender": [round(s.cpu_sender, 1) for s in samples],
-                 "cpu_receiver": [round(s.cpu_receiver, 1) for s in samples],
-                 "machine_cpu": [str(u) if u else "not metered (not this machine's kernel)"
-                                 for u in uses],
-                 "streams": streams}
-        if rate:
-            extra.update(rate=rate, lost_percent=[s.lost_percent for s in samples],
-                         jitter_ms=[s.jitter_ms for s in samples])
-        else:
-            extra["retransmits"] = [s.retransmits for s in samples]
-        bound = any(s.cpu_bound for s in samples) or any(u and u.bound for u in uses)
-        found.append(Measurement(kind, route, metric, "bit/s", summarise(values), tuple(values),
-                                 bound, extra,
-                                 tuple(s.raw for s in samples), time.monotonic() - start,
-                                 count * (settings.seconds + settings.omit)))
+    @property
+    def met(self) -> bool:
+        return self.precise is not None and self.precision is not None and self.precise <= self.precision
+
+
+@dataclass
+class _Series:
+    """Samples of one metric on one path (and its reference's, alternately), as they come."""
+
+    samples: list = field(default_factory=list)  # iperf.Sample of the path
+    references: list = field(default_factory=list)  # iperf.Sample of the reference, pairwise
+    uses: list = field(default_factory=list)
+    repeated: list = field(default_factory=list)  # why a sample was taken again
+
+    def decided(self, settings: Settings, paired: bool) -> bool:
+        if len(self.samples) < settings.samples:
+            return False
+        found = (ratios(self._pairs()) if paired else summarise([s.bits_per_second for s in self.samples]))
+        return found is not None and found.half_width is not None and found.half_width <= settings.precision
+
+    def _pairs(self) -> list[tuple[float, float]]:
+        return [(a.bits_per_second, b.bits_per_second) for a, b in zip(self.samples, self.references)]
+
+
+def _take(ends: Ends, settings: Settings, size: int, streams: int, udp_rate: int | None
+          ) -> tuple[iperf.Sample, cpu.CpuUse | None]:
+    with cpu.Meter() as meter:
+        sample = iperf.run(ends.source, ends.address, size=size, streams=streams, udp_rate=udp_rate,
+                           port=ends.port, cores=settings.cores)
+    return sample, (meter.use if settings.machine_cpu else None)
+
+
+def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> int:
+    """Bytes for ``settings.seconds`` of traffic, from a warm-up test that is not counted (it also
+    settles neighbours, conntrack and learning bridges): sized for TCP, one second for UDP, whose
+    sender may not reach the offered rate (iperf3 sends UDP from one thread)."""
+    if udp_rate:
+        warm = iperf.run(ends.source, ends.address, seconds=1, udp_rate=udp_rate, port=ends.port,
+                         cores=settings.cores)
+    else:
+        warm = iperf.run(ends.source, ends.address, size=WARM_UP_BYTES, streams=streams, port=ends.port,
+                         cores=settings.cores)
+    return max(int(warm.bits_per_second * settings.seconds / 8), 1_000_000)
+
+
+WARM_UP_BYTES = 20_000_000
+UDP_SAMPLES = (3, 6)  # at least, at most: loss and jitter are the figures, goodput is bounded by the rate
+INTRUSION = 25.0  # percent of a core used by a process outside the measurement: the sample is flagged
+
+
+def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | None = None,
+           reference: Ends | None = None) -> _Series:
+    """Samples of one metric until the precision is met or ``max_samples``; with a reference,
+    pairs (path, reference) taken one after the other.  Raises CommandError when the path does
+    not carry the test, iperf.ToolError when every attempt was the tool's error."""
+    found = _Series()
+    both = [ends] + ([reference] if reference else [])
+    with ExitStack() as servers:
+        for end in both:
+            servers.enter_context(iperf.server(end.target, end.server_port,
+                                               settings.cores[1] if settings.cores else None))
+        sizes = [_size(end, settings, streams, udp_rate) for end in both]
+        error = None
+        while len(found.samples) < settings.max_samples and not found.decided(settings, bool(reference)):
+            try:
+                taken = [_take(end, settings, size, streams, udp_rate) for end, size in zip(both, sizes)]
+            except iperf.ToolError as err:
+                error = err
+                found.repeated.append(str(err))
+                if len(found.repeated) > settings.repeats:
+                    break
+                continue
+            intruders = [u.intruder for _, u in taken if u and u.intruder_percent >= INTRUSION]
+            if intruders and len(found.repeated) < settings.repeats:
+                found.repeated.append(f"{intruders[0]} used a core meanwhile")
+                continue
+            found.samples.append(taken[0][0])
+            found.uses.append(taken[0][1])
+            if reference:
+                found.references.append(taken[1][0])
+        if not found.samples:
+            raise error or iperf.ToolError("no sample")
     return found
 
 
+def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
+               reference: Ends | None = None) -> list[Measurement]:
+    """TCP with one stream and with parallel streams, paired with ``reference`` where given;
+    UDP at ``udp_share`` of the TCP median (left out where only TCP is forwarded, as behind ``-p``)."""
+    found = []
+    runs = [("tcp", 1), ("tcp-parallel", settings.streams)] + ([("udp", 1)] if udp else [])
+    for metric, streams in runs:
+        start = time.monotonic()
+        rate = None
+        if metric == "udp":
+            tcp = next((m for m in found if m.metric == "tcp" and m.summary), None)
+            if tcp is None:
+                found.append(Measurement(kind, ends.route, metric, "bit/s", None, (),
+                                         error="no TCP figure to set the UDP rate from", wall_seconds=0.0))
+                continue
+            rate = int(tcp.summary.median * settings.udp_share)
+        try:
+            taken = series(ends, replace(settings, samples=UDP_SAMPLES[0], max_samples=UDP_SAMPLES[1])
+                           if rate else settings, streams, rate, None if rate else reference)
+        except (CommandError, iperf.ToolError) as err:
+            found.append(Measurement.failed(kind, ends.route, metric, "bit/s", err, time.monotonic() - start))
+            continue
+        found.append(_figures(kind, ends.route, metric, streams, rate, taken, settings,
+                              time.monotonic() - start))
+    return found
+
+
+def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None, taken: _Series,
+             settings: Settings, wall: float) -> Measurement:
+    samples = taken.samples
+    values = [s.bits_per_second for s in samples]
+    extra = {"cpu_sender": [round(s.cpu_sender, 1) for s in samples],
+             "cpu_receiver": [round(s.cpu_receiver, 1) for s in samples],
+             "machine_cpu": [str(u) if u else "not metered (not this machine's kernel)" for u in taken.uses],
+             "streams": streams, "cores": settings.pinned, "seconds_per_sample": settings.seconds,
+             "repeated": taken.repeated}
+    if rate:
+        extra.update(rate=rate, lost_percent=[s.lost_percent for s in samples],
+                     jitter_ms=[s.jitter_ms for s in samples])
+    else:
+        extra["retransmits"] = [s.retransmits for s in samples]
+    if taken.references:
+        extra["reference_samples"] = [s.bits_per_second for s in taken.references]
+    bound = any(s.cpu_bound for s in samples) or any(u and u.bound for u in taken.uses)
+    return Measurement(kind, route, metric, "bit/s", summarise(values), tuple(values), bound, extra,
+                       tuple(s.raw for s in samples), wall, sum(s.seconds for s in samples),
+                       ratio=ratios(taken._pairs()) if taken.references else None,
+                       precision=settings.precision)
+
+
+RR_SECONDS = 1  # one sockperf series (thousands of round trips on any path here)
+
+
 def round_trips(kind: str, source: Node, target: Node, address: str, port: int | None = None,
-                settings: Settings = Settings(), pinger: Node | None = None) -> list[Measurement]:
+                pinger: Node | None = None) -> list[Measurement]:
     """ICMP round trips (from ``pinger``: the source's stack, by default the source itself), and
     TCP request/response round trips where the target has a port of its own for sockperf (not
     behind DNAT); a series that fails is recorded with its error."""
     route = f"{source.name} -> {target.name}"
     series = [("icmp-rtt", lambda: latency.icmp(pinger or source, address), 1.0)]
     if port is None:
-        series.append(("tcp-rr", lambda: latency.tcp_rr(source, target, address, settings.seconds),
-                       settings.seconds))
+        series.append(("tcp-rr", lambda: latency.tcp_rr(source, target, address, RR_SECONDS), RR_SECONDS))
     found = []
     for metric, measure, tool in series:
         start = time.monotonic()
@@ -138,21 +276,22 @@ def paused_web_server(node: Node, port: int):
         node.exec(["sh", "-c", f"/prober serve {port} >/dev/null 2>&1 & echo $! > {pidfile}"])
 
 
-def path_throughput(lab, path, settings: Settings) -> list[Measurement]:
-    """Throughput on one of a lab's paths (``perf.paths``), through the real DNAT where published."""
-    source, target = lab.node(path.source), lab.node(path.target)
-    settings = replace(settings, machine_cpu=lab.provider.local_kernel)
+def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> list[Measurement]:
+    """Throughput on one of a lab's paths (``perf.paths``), through the real DNAT where published,
+    TCP paired with ``reference``.  Pinned only where the lab runs on this machine's kernel (a
+    VM's cores are not these)."""
+    local = lab.provider.local_kernel
+    settings = replace(settings, machine_cpu=local, cores=settings.cores if local else None)
+    ends = Ends(lab.node(path.source), lab.node(path.target), path.address, path.port, path.server_port)
     if not path.paused:
-        return throughput(path.kind, source, target, path.address, settings)
-    with paused_web_server(target, path.server_port):
-        return throughput(path.kind, source, target, path.address, settings, port=path.port,
-                          server_port=path.server_port, udp=False)
+        return throughput(path.kind, ends, settings, reference=reference)
+    with paused_web_server(ends.target, path.server_port):
+        return throughput(path.kind, ends, settings, udp=False, reference=reference)
 
 
-def path_round_trips(lab, path, settings: Settings) -> list[Measurement]:
+def path_round_trips(lab, path) -> list[Measurement]:
     """Latency on one of a lab's paths (no sockperf behind DNAT: it needs a port of its own).
     ICMP goes from the source's stack with the host's busybox ping, whatever capabilities the
     engine gives the container (the ping check reports those): the figure is the datapath's."""
     return round_trips(path.kind, lab.node(path.source), lab.node(path.target), path.address,
-                       port=path.port if path.paused else None, settings=settings,
-                       pinger=lab.stack_tools(path.source))
+                       port=path.port if path.paused else None, pinger=lab.stack_tools(path.source))

@@ -1,15 +1,21 @@
 """iperf3 inside lab nodes: server in the target, client in the source, ``-J`` parsed.
 
-iperf3 runs as a process in the nodes (never libiperf inside pytest); the
-warm-up is omitted with ``-O``.  A run is CPU-bound when the sender or the
-receiver used nearly a whole core (iperf3 3.x is single-threaded), or when
-the whole machine was nearly saturated over the sample (``cpu.py``).
+iperf3 runs as a process in the nodes (never libiperf inside pytest).  A
+sample is one iperf3 test, timed (``-t``) or sized (``-n``: a number of
+bytes, so that a sample can last a fraction of a second), with client and
+server pinned to given cores (``-A client,server``).  A run is CPU-bound
+when the sender or the receiver used nearly a whole core (iperf3 3.x is
+single-threaded), or when the whole machine was nearly saturated over the
+sample (``cpu.py``).  A figure iperf3 cannot have meant (UDP loss outside
+0-100 %) is the tool's error (``ToolError``), never a figure.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..nodes import Node
@@ -40,23 +46,39 @@ class Sample:
 CONNECT_TIMEOUT_MS = 3000
 
 
-def server(node: Node, port: int = PORT) -> None:
-    """A one-shot iperf3 server in the background of ``node`` (the client retries until it listens)."""
-    node.exec(["iperf3", "-s", "-1", "-D", "-p", str(port)])
+class ToolError(ValueError):
+    """iperf3 reported something it cannot have meant; the message says what."""
 
 
-def run(source: Node, target: Node, address: str, *, seconds: int, omit: int, streams: int = 1,
-        udp_rate: str | None = None, port: int = PORT, server_port: int | None = None) -> Sample:
-    """One iperf3 test from ``source`` to ``address`` (served by ``target``)."""
-    server(target, server_port or port)
-    argv = ["iperf3", "-c", address, "-p", str(port), "-t", str(seconds), "-O", str(omit), "-J",
-            "--connect-timeout", str(CONNECT_TIMEOUT_MS)]
+@contextmanager
+def server(node: Node, port: int = PORT, core: int | None = None):
+    """An iperf3 server in the background of ``node`` for a series of tests (the client retries
+    until it listens), ended by its PID afterwards."""
+    pidfile = f"/tmp/iperf3-{port}-{secrets.token_hex(3)}.pid"
+    argv = ["iperf3", "-s", "-D", "-p", str(port), "-I", pidfile]
+    node.exec(argv + (["-A", str(core)] if core is not None else []))
+    try:
+        yield
+    finally:
+        node.exec(["sh", "-c", f"kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}"])
+
+
+def run(source: Node, address: str, *, seconds: int = 1, size: int | None = None, omit: int = 0,
+        streams: int = 1, udp_rate: int | None = None, port: int = PORT,
+        cores: tuple[int, int] | None = None) -> Sample:
+    """One iperf3 test from ``source`` to ``address``, whose server is running (``server``):
+    ``size`` bytes if given, else ``seconds``; client and server on ``cores`` if given."""
+    argv = ["iperf3", "-c", address, "-p", str(port), "-J", "--connect-timeout", str(CONNECT_TIMEOUT_MS)]
+    argv += ["-n", str(size)] if size else ["-t", str(seconds), "-O", str(omit)]
+    if cores:
+        argv += ["-A", f"{cores[0]},{cores[1]}"]
     if streams > 1:
         argv += ["-P", str(streams)]
     if udp_rate:
-        argv += ["-u", "-b", udp_rate]
+        argv += ["-u", "-b", str(udp_rate)]
+    timeout = (seconds + omit if not size else 5) + 30
     for _ in range(20):  # the server may take a moment to listen
-        result = source.exec(argv, timeout=seconds + omit + 30)
+        result = source.exec(argv, timeout=timeout)
         data = _json(result.stdout)
         if data and "error" not in data:
             return sample_of(data, result.stdout, result.duration)
@@ -78,13 +100,19 @@ def sample_of(data: dict, raw: str, seconds: float) -> Sample:
 
     TCP: the receiver's rate, the sender's retransmits.  UDP: loss and jitter
     as the receiver measured them (``sum_received`` since iperf3 3.11, ``sum``
-    before) and the rate that was delivered, the receiver's less what was lost.
+    before) and the rate that was delivered, the receiver's less what was lost.  Loss
+    outside 0-100 % (iperf3 3.12 reports over 100 % when datagrams arrive out of order
+    across its intervals) raises ToolError: no goodput can be computed from it.
     """
     end = data["end"]
     cpu = end.get("cpu_utilization_percent", {})
     if data["start"]["test_start"]["protocol"] == "UDP":
         received = end.get("sum_received", end["sum"])
         lost, jitter, retransmits = received["lost_percent"], received["jitter_ms"], None
+        if not 0 <= lost <= 100:
+            raise ToolError(f"iperf3 reported lost_percent {lost:g} (outside 0-100: "
+                            f"{received.get('lost_packets')} of {received.get('packets')} datagrams): "
+                            "the tool's error, not a figure")
         bps = received["bits_per_second"] * (1 - lost / 100)
     else:
         bps = end["sum_received"]["bits_per_second"]

@@ -51,18 +51,27 @@ def datapath(lab: Lab, path: BenchPath, mtu: int | None) -> tuple[str, ...]:
     else:  # a path on one host the scheme leaves as the engine made it (Scheme.local_datapath)
         realised = scheme.local_datapath
     return (path.kind, lab.provider_name, lab.runtime.label, realised,
-            _end(lab, path.source), _end(lab, path.target), f"mtu {mtu}")
+            _end(lab, path, path.source), _end(lab, path, path.target), f"mtu {mtu}")
 
 
-def _end(lab: Lab, name: str) -> str:
+def _end(lab: Lab, path: BenchPath, name: str) -> str:
+    """One end of a path, by what its packets meet there: the container's network, and the
+    firewall rules that can apply to this kind of path (icc and links between two containers
+    of one host; the published port and the userland proxy for DNAT from outside)."""
     if name not in lab.containers:
         return "ext" if name == "ext" else "host"
     topo = lab.topology
     c = topo.container(name)
     host = topo.host(c.host)
     network = {"bridge": "the scheme's network", "network": "a user-defined network"}.get(c.mode, f"mode {c.mode}")
-    return (f"container on {network}, icc {host.icc}, userland-proxy {host.userland_proxy}, "
-            f"links {bool(c.links)}, publishes {bool(c.publish)}")
+    rules = []
+    if path.kind == "same-host":
+        other = topo.container(path.target if name == path.source else path.source)
+        linked = other.name in {link.source for link in c.links} or name in {link.source for link in other.links}
+        rules += [f"icc {host.icc}", f"linked {linked}"]
+    if path.kind == "ext-to-published":
+        rules += [f"userland-proxy {host.userland_proxy}", "published"]
+    return f"container on {network}" + (f", {', '.join(rules)}" if rules else "")
 
 
 def bench_paths(lab: Lab) -> list[BenchPath]:

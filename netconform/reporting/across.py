@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import engines as engine_names
 from ..engines import Version
-from .compare import bar_chart
+from .compare import bar_chart, relative
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,14 @@ def _measurements(records: list[dict], columns: dict[str, str]) -> list[dict]:
         figures = {column: by_lab[column][key]["median"] for column in measured}
         base_column = next((c for c in measured if figures[c]), None)
         base = figures.get(base_column)
+        paired = {c: relative(by_lab[c][key], by_lab[base_column][key]) for c in measured
+                  if base_column and c != base_column}
         rows.append({"path": key[0], "metric": key[1], "unit": by_lab[measured[0]][key]["unit"],
                      "values": {column: figures.get(column) for column in by_lab}, "measured": measured,
                      "reference": base_column,
-                     "ratios": {c: (v / base if v and base else None) for c, v in figures.items()
-                                if c != base_column}})
+                     "ratios": {c: (paired[c][0] if paired.get(c) else v / base if v and base else None)
+                                for c, v in figures.items() if c != base_column},
+                     "ratio_ci95": {c: [found[1], found[2]] for c, found in paired.items() if found}})
     return [row for row in rows if len(row["measured"]) > 1]
 
 
@@ -141,7 +144,9 @@ def markdown(axis: Axis, doc: dict) -> str:
     out = [f"# {axis.title}", "",
            f"Each topology with only the {axis.name} varying; the first column is the reference. Rows "
            "that differ come first, marked **differs**; figures are throughput medians and p50 round "
-           "trips, with each column over the reference.", ""]
+           "trips, with each column over the reference: for TCP from the two labs' ratios to the "
+           "veth pair (each measured as pairs), with a 95 % interval and whether a difference is "
+           "detectable at that precision; otherwise the plain quotient of medians.", ""]
     if doc["groups"]:
         out += [f"| topology | {axis.name}s | checks differing | probes differing |", "|---|---|---|---|"]
         out += [f"| {g['topology']} | {', '.join(g['labs'])} | {len(g['checks']) - g['checks_agree']} | "
@@ -180,10 +185,19 @@ def _mark(reached: bool | None) -> str:
 
 
 def _figure(row: dict, column: str) -> str:
+    """The figure, and over the reference's: from the two ratios to the veth pair with its
+    interval and what it allows saying, where both were measured as pairs (TCP)."""
     if column not in row["measured"]:
         return "not measured"
     ratio = row["ratios"].get(column)
-    return _show(row["values"][column], row["unit"]) + (f" (× {ratio:.2f})" if ratio is not None else "")
+    ci = row.get("ratio_ci95", {}).get(column)
+    if ratio is None:
+        return _show(row["values"][column], row["unit"])
+    if ci is None:
+        return _show(row["values"][column], row["unit"]) + f" (× {ratio:.2f})"
+    said = ("no difference detectable" if ci[0] <= 1 <= ci[1]
+            else f"{abs(1 - ratio):.0%} {'slower' if ratio < 1 else 'faster'}")
+    return _show(row["values"][column], row["unit"]) + f" (× {ratio:.2f}, {ci[0]:.2f}–{ci[1]:.2f}: {said})"
 
 
 def _show(value: float | None, unit: str) -> str:

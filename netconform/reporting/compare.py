@@ -1,20 +1,23 @@
 """The comparison across topologies and schemes: compare.json, compare.md, SVG charts.
 
-One record per (lab, path, metric).  Every figure is also a ratio to the
-baseline measured in the same run (a raw veth pair), the one measured last
-before it: >1 is faster for throughput; for latency it is how many times
-the baseline's p50 it takes.  The baseline is measured again when it grows
-old (``--baseline-every``), and its drift over the run is reported.  A
-record of a path whose datapath another lab of the run already measured
-(``perf.paths.datapath``) has no figures of its own: it names that lab.
-The schema of compare.json is in docs/reports.md.
+One record per (lab, path, metric).  A TCP figure is also a ratio to the
+raw veth pair, measured as pairs (each path sample next to a veth sample,
+``perf.bench``), with the ratio's own 95 % interval; other figures have no
+ratio (one was not measured as a pair, so none is given).  ``differences``
+states, for each two records of the same path kind and metric, whether one
+is slower than the other at the precision reached, or that no difference
+is detectable.  A record of a path whose datapath another lab of the run
+already measured (``perf.paths.datapath``) has no figures of its own: it
+names that lab.  The schema of compare.json is in docs/reports.md.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import statistics
 import time
 from dataclasses import dataclass, field
 from html import escape
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from ..perf.bench import Measurement
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,6 @@ class Record:
     mtu: int | None
     measurement: Measurement
     same_as: Origin | None = None  # the figures are that lab's: the same datapath, measured once
-    baseline: int = 0  # the index of the baseline it is compared with
 
 
 @dataclass(frozen=True)
@@ -65,40 +67,37 @@ class Comparison:
     # The first lab of the run to measure each datapath (perf.paths.datapath), per suite test.
     origins: dict[tuple, Origin] = field(default_factory=dict)
 
-    def ratio(self, m: Measurement, baseline: int = 0) -> float | None:
-        if not self.baselines:
-            return None
-        base = next((b for b in self.baselines[baseline].measurements if b.metric == m.metric and b.summary), None)
-        if base is None or m.summary is None or not base.summary.median or not m.summary.median:
-            return None
-        # Throughput: fraction of the machine's limit; latency: times the baseline's p50.
-        return m.summary.median / base.summary.median
-
     def as_json(self) -> dict:
-        def entry(m: Measurement, baseline: int, **where) -> dict:
+        def entry(m: Measurement, **where) -> dict:
             s = m.summary
             figures = ({"median": s.median, "min": s.min, "max": s.max, "n": s.n,
                         "ci95": list(s.ci95) if s.ci95 else None, "spread": round(s.spread, 4)}
                        if s else dict.fromkeys(("median", "min", "max", "n", "ci95", "spread")))
+            ratio = m.ratio
             return {**where, "path": m.path, "route": m.route, "metric": m.metric, "unit": m.unit,
-                    **figures, "error": m.error, "ratio_to_baseline": self.ratio(m, baseline),
-                    "baseline": baseline,
+                    **figures, "error": m.error,
+                    "ratio_to_baseline": ratio.median if ratio else None,
+                    "ratio_ci95": list(ratio.ci95) if ratio and ratio.ci95 else None,
+                    "precision": None if m.precision is None or s is None else
+                    {"target": m.precision, "half_width": m.precise, "met": m.met},
                     "cpu_bound": m.cpu_bound, "samples": list(m.samples), "extra": m.extra,
                     "versions": self.versions,
                     "harness_overhead_seconds": round(m.overhead_seconds, 3)}
 
         def origin(r: Record) -> dict | None:
             return r.same_as and {"lab": r.same_as.lab, "topology": r.same_as.topology, "route": r.same_as.route}
+        records = [entry(r.measurement, lab=r.lab, topology=r.topology, scheme=r.scheme,
+                         provider=r.provider, runtime=r.runtime, mtu=r.mtu, same_path_as=origin(r))
+                   for r in self.records]
         return {
             "schema": SCHEMA_VERSION,
             "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": self.versions,
-            "baseline": [entry(m, i, lab="baseline", topology="baseline", scheme="veth-pair", provider="netns",
+            "baseline": [entry(m, lab="baseline", topology="baseline", scheme="veth-pair", provider="netns",
                                runtime="none", mtu=1500, at_seconds=round(b.at, 1))
-                         for i, b in enumerate(self.baselines) for m in b.measurements],
-            "records": [entry(r.measurement, r.baseline, lab=r.lab, topology=r.topology, scheme=r.scheme,
-                              provider=r.provider, runtime=r.runtime, mtu=r.mtu, same_path_as=origin(r))
-                        for r in self.records],
+                         for b in self.baselines for m in b.measurements],
+            "records": records,
+            "differences": differences(records),
         }
 
     def write(self, directory: Path) -> list[Path]:
@@ -108,7 +107,7 @@ class Comparison:
 def merge(documents: list[dict]) -> dict:
     """Several runs' compare.json in one (the nightly matrix's jobs, say).
 
-    Ratios stay as each run computed them against its own baseline.
+    Ratios stay as each run measured them, paired with its own veth pair.
     """
     versions: dict[str, str] = {}
     for doc in documents:
@@ -116,7 +115,8 @@ def merge(documents: list[dict]) -> dict:
     return {"schema": SCHEMA_VERSION, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": versions,
             "baseline": [b for doc in documents for b in doc.get("baseline", [])],
-            "records": [r for doc in documents for r in doc.get("records", [])]}
+            "records": (records := [r for doc in documents for r in doc.get("records", [])]),
+            "differences": differences(records)}
 
 
 def write(data: dict, directory: Path) -> list[Path]:
@@ -133,59 +133,126 @@ def _rows(data: dict) -> list[dict]:
     return [*data["baseline"][: len({b["metric"] for b in data["baseline"]})], *data["records"]]
 
 
+def differences(records: list[dict]) -> list[dict]:
+    """For each two measured records of the same path kind and metric, both with a ratio to
+    the veth pair measured as pairs: how much slower the slower one is, with a 95 % interval
+    (the two ratios' intervals combined on a log scale, so the veth pair cancels), or that
+    no difference is detectable at the precision reached (the interval includes none)."""
+    measured = [r for r in records if r.get("ratio_ci95") and not r.get("same_path_as")]
+    found = []
+    for i, x in enumerate(measured):
+        for y in measured[i + 1:]:
+            if (x["path"], x["metric"]) != (y["path"], y["metric"]):
+                continue
+            slow, fast = (x, y) if x["ratio_to_baseline"] <= y["ratio_to_baseline"] else (y, x)
+            q, low, high = relative(slow, fast)
+            found.append({"path": x["path"], "metric": x["metric"], "slower": _label(slow), "than": _label(fast),
+                          "percent": round(100 * (1 - q), 1),
+                          "ci95_percent": [round(100 * (1 - high), 1), round(100 * (1 - low), 1)],
+                          "detectable": high < 1})
+    return found
+
+
+def relative(x: dict, y: dict) -> tuple[float, float, float] | None:
+    """Record ``x``'s figure over ``y``'s, from their ratios to the veth pair (each measured as
+    pairs, so the machine's drift between the two cancels), with a 95 % interval (the two
+    ratios' intervals combined on a log scale); None unless both have such a ratio."""
+    if not (x.get("ratio_to_baseline") and x.get("ratio_ci95") and y.get("ratio_to_baseline")
+            and y.get("ratio_ci95")):
+        return None
+    q = x["ratio_to_baseline"] / y["ratio_to_baseline"]
+    h = math.hypot(_log_half(x), _log_half(y))
+    return q, q * math.exp(-h), min(q * math.exp(h), 1e9)
+
+
+def _log_half(r: dict) -> float:
+    low, high = r["ratio_ci95"]
+    m = r["ratio_to_baseline"]
+    return max(math.log(m / low) if low > 0 else math.inf, math.log(high / m))
+
+
+def _label(r: dict) -> str:
+    return f"{r['topology']} ({r['runtime']}, {r['route']})"
+
+
+def difference_lines(data: dict) -> list[str]:
+    rows = data.get("differences", [])
+    if not rows:
+        return []
+    lines = ["", "Differences (same path kind and metric; from the ratios to the veth pair, each measured "
+                 "as pairs, so the machine's drift cancels; 95 % interval):", ""]
+    for d in sorted(rows, key=lambda d: (d["path"], d["metric"], not d["detectable"], -d["percent"])):
+        low, high = d["ci95_percent"]
+        if d["detectable"]:
+            lines.append(f"- {d['path']} {d['metric']}: {d['slower']} is {d['percent']:.0f} % "
+                         f"({low:.0f}–{high:.0f} %) slower than {d['than']}")
+        else:
+            lines.append(f"- {d['path']} {d['metric']}: {d['slower']} and {d['than']}: no difference "
+                         f"detectable at this precision ({d['percent']:.0f} %, interval {low:.0f}–{high:.0f} %)")
+    return lines
+
+
 def markdown(data: dict) -> str:
     rows = ["# Comparison across schemes", "",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(data["versions"].items())), "",
-            "Throughput: median of n samples with min–max and the 95% confidence interval "
-            "of the mean (none for a single sample); ratio to the raw veth pair measured in the "
-            "same run, measured last before it.  A measurement that failed shows its error and no "
-            "figure; a path whose datapath (engine, scheme realisation, both ends, MTU) another lab "
-            "of the run measured names that lab instead of figures of its own.", "",
-            "| topology | scheme | path | route | metric | n | median | min–max | ci95 | × baseline | CPU-bound | MTU |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "Throughput: median of n samples (each one short iperf3 test, client and server pinned "
+            "as `extra.cores` says) with min–max and the median's 95% interval (none below 6 "
+            "samples); precision: the interval's half-width against the target (met or not); "
+            "× veth pair: the median of per-pair ratios to the raw veth pair sampled alternately "
+            "with the path (TCP only), with its 95% interval.  A measurement that failed shows its "
+            "error and no figure; a path whose datapath (engine, scheme realisation, both ends, MTU) "
+            "another lab of the run measured names that lab instead of figures of its own.", "",
+            "| topology | scheme | path | route | metric | n | median | min–max | ci95 | precision | "
+            "× veth pair (ci95) | CPU-bound | MTU |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in _rows(data):
         if r["unit"] != "bit/s":
             continue
         where = f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
         if r.get("error") or r.get("same_path_as"):
-            rows.append(f"{where} {_absent(r)} |||||||")
+            rows.append(f"{where} {_absent(r)} ||||||||")
             continue
         ci = f"{_gbit(r['ci95'][0])}–{_gbit(r['ci95'][1])}" if r["ci95"] else "—"
         rows.append(f"{where} {r['n']} | {_gbit(r['median'])} | {_gbit(r['min'])}–{_gbit(r['max'])} | "
-                    f"{ci} | {_ratio(r)} | {'yes' if r['cpu_bound'] else 'no'} | {r['mtu'] or ''} |")
+                    f"{ci} | {_precision(r)} | {_ratio(r)} | {'yes' if r['cpu_bound'] else 'no'} | {r['mtu'] or ''} |")
     rows += ["", "Latency (microseconds, round trip): percentiles of one series of n round trips "
-                 "(no confidence interval: one series, not repeated samples).", "",
-             "| topology | scheme | path | route | metric | n | min | p50 | p90 | p99 | max | × baseline p50 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "(no confidence interval and no ratio: one series, not repeated samples or pairs).", "",
+             "| topology | scheme | path | route | metric | n | min | p50 | p90 | p99 | max |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in _rows(data):
         if r["unit"] == "bit/s":
             continue
         where = f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
         if r.get("error") or r.get("same_path_as"):
-            rows.append(f"{where} {_absent(r)} |||||||")
+            rows.append(f"{where} {_absent(r)} ||||||")
             continue
         e = r["extra"]
         rows.append(f"{where} {r['n']} | {r['min']:.1f} | {e['p50']:.1f} | {e['p90']:.1f} | "
-                    f"{e['p99']:.1f} | {r['max']:.1f} | {_ratio(r)} |")
-    return "\n".join(rows + drift(data)) + "\n"
+                    f"{e['p99']:.1f} | {r['max']:.1f} |")
+    return "\n".join(rows + difference_lines(data) + drift(data)) + "\n"
 
 
 def drift(data: dict) -> list[str]:
-    """How the baseline moved over the run: each measurement's median per metric, and the
-    largest over the smallest (1.00: steady; ratios compare with the baseline measured last
-    before them, so drift between labs does not enter them)."""
-    by_metric: dict[str, list[dict]] = {}
-    for b in data["baseline"]:
-        by_metric.setdefault(b["metric"], []).append(b)
-    lines = ["", "Baseline drift (the raw veth pair, each time it was measured):", "",
-             "| metric | measured at | medians | max / min |", "|---|---|---|---|"]
-    for metric, found in by_metric.items():
-        medians = [b["median"] for b in found if b["median"]]
-        show = _gbit if found[0]["unit"] == "bit/s" else (lambda v: f"{v:.1f} us")
-        spread = f"{max(medians) / min(medians):.2f}" if len(medians) > 1 else "measured once"
-        when = ", ".join(f"{b.get('at_seconds', 0):.0f} s" for b in found)
-        lines.append(f"| {metric} | {when} | {', '.join(show(v) for v in medians) or 'failed'} | {spread} |")
-    return lines if by_metric else []
+    """How the reference (the veth pair) moved over the run: the median of its samples next to
+    each record's, smallest and largest (ratios are per pair, so this drift does not enter them)."""
+    lines = []
+    for metric in ("tcp", "tcp-parallel"):
+        medians = [statistics.median(r["extra"]["reference_samples"]) for r in data["records"]
+                   if r["metric"] == metric and r["extra"].get("reference_samples")]
+        if medians:
+            lines.append(f"| {metric} | {len(medians)} | {_gbit(min(medians))} | {_gbit(max(medians))} | "
+                         f"{max(medians) / min(medians):.2f} |")
+    return (["", "The veth pair over the run (its samples next to each path's; ratios are per pair, so "
+                 "this drift does not enter them):", "",
+             "| metric | paths | smallest median | largest median | largest / smallest |",
+             "|---|---|---|---|---|", *lines] if lines else [])
+
+
+def _precision(r: dict) -> str:
+    p = r.get("precision")
+    if not p or p["half_width"] is None:
+        return "no interval"
+    return f"±{100 * p['half_width']:.0f} % ({'met' if p['met'] else 'not met'}: {100 * p['target']:.0f} %)"
 
 
 def _absent(r: dict) -> str:
@@ -197,7 +264,10 @@ def _absent(r: dict) -> str:
 
 
 def _ratio(r: dict) -> str:
-    return "" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}"
+    if r["ratio_to_baseline"] is None:
+        return ""
+    ci = r.get("ratio_ci95")
+    return f"{r['ratio_to_baseline']:.2f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
 
 
 def _cell(text: str) -> str:
@@ -206,8 +276,9 @@ def _cell(text: str) -> str:
 
 def throughput_chart(data: dict) -> str:
     bars = [r for r in _rows(data) if r["metric"] == "tcp" and r["median"]]
-    return bar_chart("TCP throughput, one stream (Gbit/s; bar: median, whisker: min–max)",
-                      [(f"{r['topology']} {r['path']}", r["median"] / 1e9, r["min"] / 1e9, r["max"] / 1e9)
+    return bar_chart("TCP throughput, one stream (Gbit/s; bar: median, whisker: its 95% interval)",
+                      [(f"{r['topology']} {r['path']}", r["median"] / 1e9, *(v / 1e9 for v in r["ci95"] or
+                                                                             (r["median"], r["median"])))
                        for r in bars])
 
 

@@ -49,3 +49,15 @@ def test_a_check_with_nothing_to_check_is_a_skip_not_a_pass():
     assert result.returncode == 0 and "1 skipped" in result.stdout, result.stdout[-2000:]
     assert "no bridged container has an address plan to check (scheme overlay plans none)" in result.stdout
 
+
+
+@pytest.mark.lab
+def test_a_lab_with_nothing_to_measure_skips_its_benchmarks_saying_why(tmp_path):
+    """A user's first file is often hosts and no containers: the benchmarks are a skip with the
+    reason, which --strict-skips accepts (the user's own selection), not a failure."""
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("name: bare\ndescription: one host, no containers\nhosts: {h1: {}}\n")
+    result = run_pytest("-m", "bench", f"--topology={bare}", "--strict-skips", "-rs", "suites")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "bare@netns-docker offers no path to measure" in result.stdout
+    assert "2 skipped" in result.stdout and "failed" not in result.stdout

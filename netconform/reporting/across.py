@@ -232,11 +232,12 @@ def chart(axis: Axis, doc: dict) -> str:
             colour = COLOURS.get(outcome, "#e0a030")  # expected failures, excused by a deviation
             out.append(f'<rect x="{left + i * cell}" y="{y + 2}" width="{cell - 4}" height="14" fill="{colour}">'
                        f'<title>{escape(outcome)}</title></rect>')
-    bars = [(f"{g['topology']} {column} {m['path']} {m['metric']}", ratio, ratio, ratio)
+    bars = [(f"{g['topology']} {column} {m['path']} {m['metric']}", ratio,
+             *m.get("ratio_ci95", {}).get(column, (ratio, ratio)))
             for g in doc["groups"] for m in g["measurements"] for column, ratio in m["ratios"].items()
             if ratio is not None]
     figures = bar_chart(f"Each {axis.name} over the reference (throughput: below 1 is slower; latency: "
-                        "above 1 is slower)", bars) if bars else ""
+                        "above 1 is slower; whisker: the 95% interval, TCP)", bars) if bars else ""
     figures_height = int(re.search(r'height="(\d+)"', figures).group(1)) if figures else 0
     width = max(left + cell * len(columns) + 20, 800)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + figures_height}" '

@@ -47,3 +47,12 @@ def test_a_failed_series_is_recorded_with_its_error_not_dropped():
     icmp, rr = found
     assert icmp.error is None and icmp.summary.n == 8
     assert rr.summary is None and rr.error == "sockperf is not installed on b"
+
+
+def test_the_report_says_how_many_samples_were_taken_again_and_why():
+    from netconform.reporting.compare import repeated
+    record = {"extra": {"repeated": ["stress (pid 9) used a core meanwhile"] * 2}}
+    clean = {"extra": {}}
+    assert repeated({"records": [record, clean], "baseline": [clean]}) == \
+        ["", "Samples taken again: 2 (stress (pid 9) used a core meanwhile (2x))."]
+    assert "No sample was taken again" in repeated({"records": [clean], "baseline": []})[1]

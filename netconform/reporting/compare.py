@@ -229,7 +229,21 @@ def markdown(data: dict) -> str:
         e = r["extra"]
         rows.append(f"{where} {r['n']} | {r['min']:.1f} | {e['p50']:.1f} | {e['p90']:.1f} | "
                     f"{e['p99']:.1f} | {r['max']:.1f} |")
-    return "\n".join(rows + difference_lines(data) + drift(data)) + "\n"
+    return "\n".join(rows + repeated(data) + difference_lines(data) + drift(data)) + "\n"
+
+
+def repeated(data: dict) -> list[str]:
+    """How many samples were taken again (another process used a core meanwhile, or iperf3
+    reported what it cannot have meant), and why, so that a user sees how clean the run was."""
+    reasons = [why for r in data["records"] + data["baseline"] for why in r["extra"].get("repeated", [])]
+    if not reasons:
+        return ["", "No sample was taken again: no process outside the measurements used a core "
+                    "during one, and iperf3 reported nothing impossible."]
+    counted: dict[str, int] = {}
+    for why in reasons:
+        counted[why] = counted.get(why, 0) + 1
+    top = "; ".join(f"{why} ({n}x)" for why, n in sorted(counted.items(), key=lambda kv: -kv[1])[:5])
+    return ["", f"Samples taken again: {len(reasons)} ({top})."]
 
 
 def drift(data: dict) -> list[str]:

@@ -56,7 +56,8 @@ class Outcome:
     why: str = ""  # how a probe that did not reach ended: timeout, refused, unreachable, error
     attempt: int = 0  # the attempt that answered (1 or 2); 0 when none did
     error: str = ""  # the probe could not be run at all (its source's prober failed)
-    one_way: bool = False  # no answer came back, but the target saw the datagram arrive
+    one_way: bool = False  # no answer came back, but the target saw the datagram (the SYN) arrive
+    ports: tuple[int, ...] = ()  # tcp without an answer: each attempt's source port
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Verdict:
     attempt: int = 0  # the attempt that answered; 2 means the first one did not
     misdirected: str = ""  # who answered instead of the intended target ("web on port 80")
     error: str = ""  # why the probe could not be run: no verdict at all
-    one_way: bool = False  # reached the target (it saw the datagram) but no answer came back
+    one_way: bool = False  # reached the target (it saw the datagram or the SYN) but no answer came back
 
     @property
     def ok(self) -> bool:
@@ -203,6 +204,8 @@ def measure(lab: Lab) -> Matrix:
     again = run_all(lab, retry, pacer=pacer, sources_at_once=1, token=token)
     outcomes.update(again.outcomes)
     arrived = arrivals(lab, [p for p in probes if p.proto == "udp" and not outcomes[p].reached], token)
+    arrived |= half_open(lab, {p: outcomes[p].ports for p in probes
+                               if p.proto == "tcp" and not outcomes[p].reached and outcomes[p].ports})
     for p in arrived:
         outcomes[p] = Outcome(True, why=outcomes[p].why, one_way=True)
     names = server_names(lab)
@@ -256,6 +259,42 @@ def arrivals(lab: Lab, probes: list[Probe], token: str) -> set[Probe]:
                 current.add(line)
     return {p for server, mine in wanted.items() for p in mine
             if any(line.startswith(f"{p.source}/{token} ") for line in seen.get(server, ()))}
+
+
+SYN_RECV = "03"  # /proc/net/tcp's state of a connection whose SYN arrived and was answered
+
+
+def half_open(lab: Lab, unanswered: dict[Probe, tuple[int, ...]]) -> set[Probe]:
+    """Of TCP probes that got no answer, those whose SYN the target's stack received and answered
+    while the answer was lost on the way back: the target holds a half-open connection (SYN_RECV,
+    kept while it resends its SYN-ACK, about a minute) on the probed port from one of the probe's
+    own source ports.  One-way leaks, judged at the receiver, as ``arrivals`` does for UDP.  Read
+    from the target's own network namespace (a container's through /proc/PID/net on its host);
+    a port translated on the way (published ports) is not followed."""
+    topo, tables = lab.topology, {}
+    by_host: dict[str, list[str]] = {}
+    for target in {p.target for p in unanswered}:
+        if target in lab.containers:
+            by_host.setdefault(topo.container(target).host, []).append(target)
+        else:  # a host, ext: a namespace of the lab, its own /proc/net
+            tables[target] = lab.node(target).exec(["cat", "/proc/net/tcp"]).stdout
+    for host, targets in by_host.items():
+        script = "; ".join(f"echo '== {t}'; cat /proc/{lab.containers[t].pid}/net/tcp 2>/dev/null" for t in targets)
+        current = None
+        for line in lab.hosts[host].exec(["sh", "-c", script]).stdout.splitlines():
+            if line.startswith("== "):
+                current = line[3:]
+                tables[current] = ""
+            elif current is not None:
+                tables[current] += line + "\n"
+    half = {(target, _port(fields[1]), _port(fields[2])) for target, text in tables.items()
+            for fields in (line.split() for line in text.splitlines()[1:]) if len(fields) > 3 and fields[3] == SYN_RECV}
+    return {p for p, ports in unanswered.items() if any((p.target, p.port, port) in half for port in ports)}
+
+
+def _port(address: str) -> int:
+    """The port of /proc/net/tcp's ``0A0A0102:0050``."""
+    return int(address.rsplit(":", 1)[1], 16)
 
 
 def counters(lab: Lab) -> dict[str, int]:
@@ -346,8 +385,12 @@ def run_all(lab: Lab, probes: list[Probe], inflight: int = INFLIGHT, pacer: Pace
                     continue
                 index, status, attempt, detail = int(words[0]), words[1], words[2], words[3]
                 attempt = int(attempt) if attempt.isdigit() else 0
-                outcomes[source_probes[index]] = (Outcome(True, detail, attempt=attempt) if status == "ok"
-                                                  else Outcome(False, why=detail))
+                why, _, rest = detail.partition(" ")
+                ports = re.search(r"ports=([0-9,]+)", rest)
+                outcomes[source_probes[index]] = (
+                    Outcome(True, detail, attempt=attempt) if status == "ok"
+                    else Outcome(False, why=why, ports=tuple(int(x) for x in ports.group(1).split(",") if x != "0")
+                                 if ports else ()))
             said = out.strip().splitlines()[-1:] or ["no output at all"]
             for probe in source_probes:
                 if probe not in outcomes:

@@ -69,6 +69,19 @@ def test_a_datagram_that_arrives_without_an_answer_is_a_one_way_leak(live_lab):
         (f"ext -> c1 ({c1}:80 udp)", "arrived one way (the target got it, no answer came back)")]
 
 
+def test_a_syn_that_arrives_without_an_answer_is_a_one_way_leak(live_lab):
+    """A rule in front of Docker's lets front's SYNs into back, while back's SYN-ACKs are still
+    dropped by Docker's isolation on the way back: f1 never hears from b1, yet b1 holds the half-open
+    connection from f1's own source ports, so the probe is a leak (it was "blocked" before)."""
+    lab = live_lab("user-defined")
+    lab.hosts["h1"].exec(["iptables", "-I", "DOCKER-USER", "-s", "10.10.1.0/24", "-d", "10.10.2.0/24",
+                          "-p", "tcp", "--syn", "-j", "ACCEPT"]).check()
+    b1 = addresses(lab)["b1"]
+    leaks = sorted((str(v.probe), v.measured) for v in measure(lab).wrong(False))
+    assert leaks == [(f"{source} -> b1 ({b1}:80 tcp)", "arrived one way (the target got it, no answer came back)")
+                     for source in ("f1", "f2")]
+
+
 def test_an_answer_from_the_wrong_node_is_misdirected(live_lab):
     lab = live_lab("vxlan")
     live = addresses(lab)

@@ -4,7 +4,7 @@ Every metric becomes a ``Measurement``: the samples, their summary, a
 CPU-bound flag, the raw iperf3 JSON, and how long the harness took around
 the tools (the overhead ``bench/harness.py`` prints).
 
-How a throughput figure is taken (docs/benchmarks.md): each sample is one
+How a throughput figure is taken (docs/reports.md, "Measurement method"): each sample is one
 short iperf3 test (``Settings.seconds`` of traffic, sized in bytes from a
 warm-up test that is not counted), client and server pinned to fixed
 cores; a path's TCP samples alternate with samples of its reference (the
@@ -115,10 +115,10 @@ class _Series:
     def decided(self, settings: Settings, paired: bool) -> bool:
         if len(self.samples) < settings.samples:
             return False
-        found = (ratios(self._pairs()) if paired else summarise([s.bits_per_second for s in self.samples]))
+        found = (ratios(self.pairs()) if paired else summarise([s.bits_per_second for s in self.samples]))
         return found is not None and found.half_width is not None and found.half_width <= settings.precision
 
-    def _pairs(self) -> list[tuple[float, float]]:
+    def pairs(self) -> list[tuple[float, float]]:
         return [(a.bits_per_second, b.bits_per_second) for a, b in zip(self.samples, self.references)]
 
 
@@ -229,7 +229,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
     bound = any(s.cpu_bound for s in samples) or any(u and u.bound for u in taken.uses)
     return Measurement(kind, route, metric, "bit/s", summarise(values), tuple(values), bound, extra,
                        tuple(s.raw for s in samples), wall, sum(s.seconds for s in samples),
-                       ratio=ratios(taken._pairs()) if taken.references else None,
+                       ratio=ratios(taken.pairs()) if taken.references else None,
                        precision=settings.precision)
 
 

@@ -63,20 +63,20 @@ def server(node: Node, port: int = PORT, core: int | None = None):
         node.exec(["sh", "-c", f"kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}"])
 
 
-def run(source: Node, address: str, *, seconds: int = 1, size: int | None = None, omit: int = 0,
+def run(source: Node, address: str, *, seconds: int = 1, size: int | None = None,
         streams: int = 1, udp_rate: int | None = None, port: int = PORT,
         cores: tuple[int, int] | None = None) -> Sample:
     """One iperf3 test from ``source`` to ``address``, whose server is running (``server``):
     ``size`` bytes if given, else ``seconds``; client and server on ``cores`` if given."""
     argv = ["iperf3", "-c", address, "-p", str(port), "-J", "--connect-timeout", str(CONNECT_TIMEOUT_MS)]
-    argv += ["-n", str(size)] if size else ["-t", str(seconds), "-O", str(omit)]
+    argv += ["-n", str(size)] if size else ["-t", str(seconds)]
     if cores:
         argv += ["-A", f"{cores[0]},{cores[1]}"]
     if streams > 1:
         argv += ["-P", str(streams)]
     if udp_rate:
         argv += ["-u", "-b", str(udp_rate)]
-    timeout = (seconds + omit if not size else 5) + 30
+    timeout = (seconds if not size else 5) + 30
     for _ in range(20):  # the server may take a moment to listen
         result = source.exec(argv, timeout=timeout)
         data = _json(result.stdout)
@@ -101,8 +101,8 @@ def sample_of(data: dict, raw: str, seconds: float) -> Sample:
     TCP: the receiver's rate, the sender's retransmits.  UDP: loss and jitter
     as the receiver measured them (``sum_received`` since iperf3 3.11, ``sum``
     before) and the rate that was delivered, the receiver's less what was lost.  Loss
-    outside 0-100 % (iperf3 3.12 reports over 100 % when datagrams arrive out of order
-    across its intervals) raises ToolError: no goodput can be computed from it.
+    outside 0-100 % (iperf3 3.12 reports over 100 % when a rate above what the path carries
+    meets ``-O``, esnet/iperf#1489) raises ToolError: no goodput can be computed from it.
     """
     end = data["end"]
     cpu = end.get("cpu_utilization_percent", {})

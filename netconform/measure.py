@@ -424,17 +424,31 @@ def flush_neighbours(lab: Lab) -> None:
         list(pool.map(lambda item: lab.hosts[item[0]].exec(["sh", "-c", item[1]]), scripts.items()))
 
 
+def prober_guard(probes: int, inflight: int) -> float:
+    """How long a prober may run before it is taken for hung and stopped.
+
+    The prober ends itself: each wave of ``inflight`` probes is decided within the longest
+    adapted wait (3 x TIMEOUT) plus the second attempt's start, about 3.5 x TIMEOUT.  The guard
+    is three times that, and 30 s more, because on a host under software emulation (QEMU TCG)
+    starting a process through SSH and sudo alone takes seconds: a stopped prober leaves its
+    probes "not measured", so the guard must never be what decides a verdict."""
+    waves = -(-probes // inflight)
+    return 3 * 3.5 * TIMEOUT * waves + 30
+
+
 def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token: str = "") -> str:
     """The prober's output for one source's probes (busybox's, where the node has no prober)."""
     node = lab.node(source)
     binary = PROBER if node.kind == "container" else str(probe_image.prober())
     specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"{p.proto}:{p.address}:{p.port}" for p in probes]
-    waves = -(-len(probes) // inflight)
-    # Each wave waits at most the longest adapted wait (3 x TIMEOUT) plus the second attempt's start.
+    guard = prober_guard(len(probes), inflight)
     done = node.exec([binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs],
-                     timeout=3.5 * TIMEOUT * waves + 10)
+                     timeout=guard)
     if done.stdout.startswith("prober 2\n"):
-        return done.stdout + ("" if "\ndone " in done.stdout else done.stderr)
+        if "\ndone " in done.stdout:
+            return done.stdout
+        return (done.stdout + done.stderr.strip() +
+                f"\nstopped after {done.duration:.0f} s (exit {done.rc}; a prober is stopped at {guard:.0f} s)")
     if node.kind == "container":  # the image's prober did not run: say why, never guess
         return (done.stdout + done.stderr).strip()[-300:] or f"exit {done.rc}"
     return _script_output(node, probes, f"{source}/{token or '-'}")

@@ -114,6 +114,16 @@ def test_a_source_that_cannot_probe_is_an_error_not_blocked(live_lab):
     assert not [v for v in matrix.verdicts if v.probe.source != "c1" and not v.ok]
 
 
+def test_a_prober_stopped_by_its_guard_says_so(live_lab, monkeypatch):
+    """A prober that outlives its guard (a hung one, or a host far slower than ours) leaves its
+    undecided probes "not measured", naming the stop, never "blocked"."""
+    import netconform.measure
+    lab = live_lab("bridge")
+    monkeypatch.setattr(netconform.measure, "prober_guard", lambda probes, inflight: 1)
+    undecided = [v for v in measure(lab).verdicts if v.error]
+    assert undecided and all("stopped after" in v.error and "stopped at 1 s" in v.error for v in undecided)
+
+
 def with_sysctl(name: str, setting: str):
     topo = topology(name)
     return dataclasses.replace(topo, hosts=tuple(dataclasses.replace(h, sysctl=(Sysctl.parse(setting),))

@@ -37,7 +37,7 @@ from .checks import firewall
 from .expect import Probe
 from .lab import Lab
 from .pacing import Pacer, neighbour_budget, neighbour_entries
-from .providers.netns import EXT_ARRIVALS
+from .providers.netns import EXT_ARRIVALS, EXT_ICMP_ARRIVALS
 
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
 ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)
@@ -137,6 +137,9 @@ class Pace:
     # policy whose counter rose, with how many packets.  Empty while verdicts are blocked: no rule
     # of an engine dropped anything (no route, no neighbour, no listener), the lab's verdict.
     stopped_by: tuple[str, ...] = ()
+    # Targets whose unanswered echoes could not be judged at the receiver (no raw socket there):
+    # an echo let in and not answered would read "blocked" at them.
+    echoes_unrecorded: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         text = (f"{self.sources} sources, {self.at_once} at a time, up to {self.inflight} probes "
@@ -152,6 +155,9 @@ class Pace:
                      + ", ".join(self.changed))
         if self.errors:
             text += f"; {self.errors} probes could not be run"
+        if self.echoes_unrecorded:
+            text += ("; echoes that arrive unanswered cannot be seen at " + ", ".join(self.echoes_unrecorded)
+                     + " (no raw socket there)")
         if self.stopped_by:
             text += "; packets stopped by " + ", ".join(self.stopped_by)
         elif self.confirmed:
@@ -203,8 +209,9 @@ def measure(lab: Lab) -> Matrix:
     retry = [p for p in probes if promised[p] and not outcomes[p].reached and not outcomes[p].error]
     again = run_all(lab, retry, pacer=pacer, sources_at_once=1, token=token)
     outcomes.update(again.outcomes)
-    arrived = arrivals(lab, [p for p in probes if p.proto == "udp" and not outcomes[p].reached], token)
-    arrived |= half_open(lab, {p: outcomes[p].ports for p in probes
+    recorded = arrivals(lab, [p for p in probes if p.proto in ("udp", "icmp")
+                              and not outcomes[p].reached and not outcomes[p].error], token)
+    arrived = set(recorded.arrived) | half_open(lab, {p: outcomes[p].ports for p in probes
                                if p.proto == "tcp" and not outcomes[p].reached and outcomes[p].ports})
     for p in arrived:
         outcomes[p] = Outcome(True, why=outcomes[p].why, one_way=True)
@@ -221,44 +228,74 @@ def measure(lab: Lab) -> Matrix:
     pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.outcomes.values()),
                 pacer.flushes, pacer.waited, time.monotonic() - start, max(first.wait_ms, again.wait_ms),
                 ATTEMPTS, sum(not v.reached and not v.error for v in verdicts), changed,
-                sum(bool(v.error) for v in verdicts), stopped)
+                sum(bool(v.error) for v in verdicts), stopped, recorded.unrecorded)
     return Matrix(verdicts, pace)
 
 
-def arrivals(lab: Lab, probes: list[Probe], token: str) -> set[Probe]:
-    """Of UDP probes that got no answer, those whose datagram the target's server saw arrive in
-    this measurement (its arrivals file names each sender and the measurement's token): one-way
-    leaks, judged at the receiver.  Read from each host in one shell, through the serving
-    containers' own file systems (/proc/PID/root); ext's from the lab's own files."""
+ICMP_ARRIVALS = "/tmp/icmp.arrivals"  # a container's record of the probe echoes that reached it (image/serve)
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    arrived: frozenset[Probe]
+    unrecorded: tuple[str, ...]  # targets of ICMP probes whose arrivals nobody could note
+
+
+def arrivals(lab: Lab, probes: list[Probe], token: str) -> Arrivals:
+    """Of UDP and ICMP probes that got no answer, those whose datagram or echo the target saw
+    arrive in this measurement (its record names each sender and the measurement's token): one-way
+    leaks, judged at the receiver.  A datagram is recorded by the server of the probed port (the
+    one that would answer, or the one on the target's stack); an echo by the target's recorder
+    (``prober icmp-arrivals``, in every container the runtime lets open a raw socket, and in ext).
+    Read from each host in one shell, through the containers' own file systems (/proc/PID/root);
+    ext's from the lab's own files.  A record that does not exist (a container without NET_RAW
+    has no echo recorder) is named, so a verdict that could not be judged there is not hidden."""
     topo, wanted = lab.topology, {}
     for probe in probes:
-        found = expect.server(topo, probe.target, probe.port, "udp")
-        if found is None and probe.target != "ext":  # nobody may answer: who would see it is its stack's server
-            found = next(((c.name, probe.port) for c in topo.containers
-                          if expect.stack(topo, c.name).owner == expect.stack(topo, probe.target).owner
-                          and probe.port in c.ports), None)
+        found = _recorder(topo, probe)
         if found is not None:
             wanted.setdefault(found, []).append(probe)
-    seen: dict[tuple[str, int], set[str]] = {}
-    by_host: dict[str, list[tuple[str, int]]] = {}
-    for who, port in wanted:
+    seen: dict[tuple[str, str], set[str]] = {}
+    by_host: dict[str, list[tuple[str, str]]] = {}
+    for who, path in wanted:
         if who == "ext":
-            text = lab.ext.read(f"{EXT_ARRIVALS}-{port}") if lab.ext.exec(["test", "-f", f"{EXT_ARRIVALS}-{port}"]).ok else ""
-            seen[(who, port)] = set(text.split("\n"))
+            read = lab.ext.exec(["cat", path])
+            if read.ok:
+                seen[(who, path)] = set(read.stdout.split("\n"))
         else:
-            by_host.setdefault(topo.container(who).host, []).append((who, port))
-    for host, servers in by_host.items():
-        script = "; ".join(f"echo '== {who} {port}'; cat /proc/{lab.containers[who].pid}/root/tmp/udp-{port}.arrivals "
-                           "2>/dev/null" for who, port in servers)
+            by_host.setdefault(topo.container(who).host, []).append((who, path))
+    for host, records in by_host.items():
+        script = "; ".join(f"cat /proc/{lab.containers[who].pid}/root{path} >/dev/null 2>&1 && "
+                           f"echo '== {who} {path}' && cat /proc/{lab.containers[who].pid}/root{path}"
+                           for who, path in records)
         current = None
         for line in lab.hosts[host].exec(["sh", "-c", script]).stdout.splitlines():
             if line.startswith("== "):
-                who, port = line[3:].split()
-                current = seen.setdefault((who, int(port)), set())
+                current = seen.setdefault(tuple(line[3:].split()), set())
             elif current is not None:
                 current.add(line)
-    return {p for server, mine in wanted.items() for p in mine
-            if any(line.startswith(f"{p.source}/{token} ") for line in seen.get(server, ()))}
+    return Arrivals(frozenset(p for record, mine in wanted.items() for p in mine
+                              if any(line.startswith(f"{p.source}/{token} ") for line in seen.get(record, ()))),
+                    tuple(sorted({who for who, path in wanted if (who, path) not in seen and path.endswith(
+                        ("icmp.arrivals", EXT_ICMP_ARRIVALS))})))
+
+
+def _recorder(topo, probe: Probe) -> tuple[str, str] | None:
+    """Who notes the probe's arrival, and in which file: (node, path), or None where nobody can."""
+    if probe.proto == "icmp":
+        if probe.target == "ext":
+            return "ext", EXT_ICMP_ARRIVALS
+        owner = expect.stack(topo, probe.target)
+        return (owner.owner, ICMP_ARRIVALS) if owner.kind == "container" else None
+    found = expect.server(topo, probe.target, probe.port, "udp")
+    if found is None and probe.target != "ext":  # nobody may answer: who would see it is its stack's server
+        found = next(((c.name, probe.port) for c in topo.containers
+                      if expect.stack(topo, c.name).owner == expect.stack(topo, probe.target).owner
+                      and probe.port in c.ports), None)
+    if found is None:
+        return None
+    who, port = found
+    return who, f"{EXT_ARRIVALS}-{port}" if who == "ext" else f"/tmp/udp-{port}.arrivals"
 
 
 SYN_RECV = "03"  # /proc/net/tcp's state of a connection whose SYN arrived and was answered

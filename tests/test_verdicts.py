@@ -69,6 +69,19 @@ def test_a_datagram_that_arrives_without_an_answer_is_a_one_way_leak(live_lab):
         (f"ext -> c1 ({c1}:80 udp)", "arrived one way (the target got it, no answer came back)")]
 
 
+def test_an_echo_that_arrives_without_a_reply_is_a_one_way_leak(live_lab):
+    """ext's pings to c1 are let in by a rule in front of Docker's, while c1's replies are dropped on
+    the way out: no reply comes, yet c1's recorder saw ext's echoes arrive, so the probe is a leak
+    (it was "blocked" before)."""
+    lab = live_lab("bridge")
+    c1 = addresses(lab)["c1"]
+    lab.hosts["h1"].exec(["iptables", "-I", "DOCKER-USER", "-d", c1, "-p", "icmp", "-j", "ACCEPT"]).check()
+    lab.netns_exec("c1", ["iptables", "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "echo-reply", "-j", "DROP"]).check()
+    leaks = [v for v in measure(lab).wrong(False)]
+    assert [(str(v.probe), v.measured) for v in leaks] == [
+        (f"ext -> c1 ({c1} icmp)", "arrived one way (the target got it, no answer came back)")]
+
+
 def test_a_syn_that_arrives_without_an_answer_is_a_one_way_leak(live_lab):
     """A rule in front of Docker's lets front's SYNs into back, while back's SYN-ACKs are still
     dropped by Docker's isolation on the way back: f1 never hears from b1, yet b1 holds the half-open

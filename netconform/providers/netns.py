@@ -25,6 +25,7 @@ from ..topology import Topology
 # ext's whoami server's record of the probe datagrams that reached it (PORT appended), read by
 # measure.arrivals to tell a one-way leak from a blocked datagram.
 EXT_ARRIVALS = "/run/lab/ext-udp.arrivals"
+EXT_ICMP_ARRIVALS = "/run/lab/ext-icmp.arrivals"  # and of the probe echoes (prober icmp-arrivals)
 
 
 class NetnsProvider:
@@ -96,12 +97,15 @@ def ext_routes(topo: Topology) -> list[list[str]]:
 
 def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
     """ext's routes to the container subnets, the whoami service on port 80 (the prober's, as the
-    containers serve it, answering as ext) and the NXDOMAIN resolver."""
+    containers serve it, answering as ext), the recorder of probe echoes that reach ext, and the
+    NXDOMAIN resolver."""
     for route in ext_routes(topo):
         sandbox.run(["ip", "route", "add", *route], netns="ext").check("routing ext to the containers")
     sandbox.path("/run/lab").mkdir(exist_ok=True)
     sandbox.spawn([str(probe_image.prober()), "serve", "80", "ext", f"{EXT_ARRIVALS}-80"], "ext",
                   sandbox.path("/run/lab/ext-whoami.log"))
+    sandbox.spawn([str(probe_image.prober()), "icmp-arrivals", EXT_ICMP_ARRIVALS], "ext",
+                  sandbox.path("/run/lab/ext-icmp-arrivals.log"))
     sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
                   sandbox.path("/run/lab/ext-dns.log"))
     return NamespaceNode("ext", "ext", sandbox, str(topo.ext_address().ip))

@@ -305,18 +305,22 @@ def half_open(lab: Lab, unanswered: dict[Probe, tuple[int, ...]]) -> set[Probe]:
     """Of TCP probes that got no answer, those whose SYN the target's stack received and answered
     while the answer was lost on the way back: the target holds a half-open connection (SYN_RECV,
     kept while it resends its SYN-ACK, about a minute) on the probed port from one of the probe's
-    own source ports.  One-way leaks, judged at the receiver, as ``arrivals`` does for UDP.  Read
-    from the target's own network namespace (a container's through /proc/PID/net on its host);
-    a port translated on the way (published ports) is not followed."""
+    own source ports.  One-way leaks, judged at the receiver, as ``arrivals`` does for UDP.  A
+    host's published port is followed to where its DNAT leads (the publishing container, on its
+    container port; the source port survives DNAT).  Read from each stack's own network namespace
+    (a container's through /proc/PID/net on its host).  Not seen: a SYN-ACK dropped inside the
+    target's own stack (its OUTPUT chain) fails to send, and the kernel then forgets the half-open
+    connection at its first retransmission, 1 s later."""
     topo, tables = lab.topology, {}
+    places = {p: _syn_places(topo, p) for p in unanswered}
     by_host: dict[str, list[str]] = {}
-    for target in {p.target for p in unanswered}:
-        if target in lab.containers:
-            by_host.setdefault(topo.container(target).host, []).append(target)
+    for stack in {where for found in places.values() for where, _ in found}:
+        if stack in lab.containers:
+            by_host.setdefault(topo.container(stack).host, []).append(stack)
         else:  # a host, ext: a namespace of the lab, its own /proc/net
-            tables[target] = lab.node(target).exec(["cat", "/proc/net/tcp"]).stdout
-    for host, targets in by_host.items():
-        script = "; ".join(f"echo '== {t}'; cat /proc/{lab.containers[t].pid}/net/tcp 2>/dev/null" for t in targets)
+            tables[stack] = lab.node(stack).exec(["cat", "/proc/net/tcp"]).stdout
+    for host, stacks in by_host.items():
+        script = "; ".join(f"echo '== {t}'; cat /proc/{lab.containers[t].pid}/net/tcp 2>/dev/null" for t in stacks)
         current = None
         for line in lab.hosts[host].exec(["sh", "-c", script]).stdout.splitlines():
             if line.startswith("== "):
@@ -324,9 +328,20 @@ def half_open(lab: Lab, unanswered: dict[Probe, tuple[int, ...]]) -> set[Probe]:
                 tables[current] = ""
             elif current is not None:
                 tables[current] += line + "\n"
-    half = {(target, _port(fields[1]), _port(fields[2])) for target, text in tables.items()
+    half = {(stack, _port(fields[1]), _port(fields[2])) for stack, text in tables.items()
             for fields in (line.split() for line in text.splitlines()[1:]) if len(fields) > 3 and fields[3] == SYN_RECV}
-    return {p for p, ports in unanswered.items() if any((p.target, p.port, port) in half for port in ports)}
+    return {p for p, ports in unanswered.items()
+            if any((stack, on, port) in half for stack, on in places[p] for port in ports)}
+
+
+def _syn_places(topo, probe: Probe) -> list[tuple[str, int]]:
+    """Where a probe's SYN would wait half-open: the target's stack on the probed port, and for a
+    host's published port also the publishing container's on its container port."""
+    found = [(probe.target, probe.port)]
+    served = expect.server(topo, probe.target, probe.port, "tcp")
+    if served and served[0] != probe.target and probe.target in {h.name for h in topo.hosts}:
+        found.append(served)
+    return found
 
 
 def _port(address: str) -> int:

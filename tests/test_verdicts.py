@@ -95,6 +95,20 @@ def test_a_syn_that_arrives_without_an_answer_is_a_one_way_leak(live_lab):
                      for source in ("f1", "f2")]
 
 
+def test_a_syn_let_through_a_published_port_is_followed_to_the_container(live_lab):
+    """h1 drops web's SYN-ACKs on their way out of docker0: a SYN to h1's published 8080 is DNAT'd
+    to web:80 and held there half-open, so the probe arrived one way, found in web's stack on its
+    container port (it read "blocked" before: only h1's own stack was looked at).  Dropped on the
+    host, as a real network would: a SYN-ACK dropped inside web's own stack fails its send, and
+    the kernel then forgets the half-open connection at its first retransmission."""
+    lab = live_lab("portmap")
+    lab.hosts["h1"].exec(["iptables", "-I", "FORWARD", "-i", "docker0", "-p", "tcp", "--sport", "80",
+                          "--tcp-flags", "SYN,ACK", "SYN,ACK", "-j", "DROP"]).check()
+    (verdict,) = [v for v in measure(lab).verdicts
+                  if (v.probe.source, v.probe.target, v.probe.proto, v.probe.port) == ("ext", "h1", "tcp", 8080)]
+    assert verdict.measured == "arrived one way (the target got it, no answer came back)"
+
+
 def test_an_answer_from_the_wrong_node_is_misdirected(live_lab):
     lab = live_lab("vxlan")
     live = addresses(lab)

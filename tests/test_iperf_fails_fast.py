@@ -28,24 +28,26 @@ def test_a_path_that_carries_tcp_is_still_measured():
         assert found.bits_per_second > 0
 
 
-def test_a_sample_during_which_another_process_used_a_core_is_taken_again():
-    """A busy process outside the measurement (``yes``) competes for the cores: its samples are
-    flagged, taken again (at most ``repeats`` times), and the figure says why.  Without ``yes``
-    the same series is taken without repeats (the check is not what makes it flag)."""
+@pytest.mark.parametrize("argv", [["yes"], ["sh", "-c", "while :; do :; done"]], ids=["yes", "shell-loop"])
+def test_a_sample_during_which_another_process_used_a_core_is_taken_again(argv):
+    """A busy process outside the measurement (``yes``; a shell loop, whose name a wrapper of the
+    measurement could also have) competes for the cores: its samples are flagged, taken again (at
+    most ``repeats`` times), and the figure says why.  Without it the same series is taken without
+    repeats (the check is not what makes it flag)."""
     import subprocess
 
     from netconform.perf.bench import Ends, Settings, series
 
     settings = Settings(samples=2, max_samples=2, seconds=0.1, repeats=2)
     with veth_pair() as (a, b):
-        busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL)
+        busy = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
         try:
             taken = series(Ends(a, b, b.address), settings)
         finally:
             busy.kill()
             busy.wait()
     assert len(taken.repeated) == 2 and all(r.endswith("used a core meanwhile") for r in taken.repeated)
-    assert f"yes (pid {busy.pid}) used a core meanwhile" in taken.repeated
+    assert f"{argv[0]} (pid {busy.pid}) used a core meanwhile" in taken.repeated
     assert len(taken.samples) == 2  # kept once the repeats were spent: flagged in extra.repeated
     with veth_pair() as (a, b):
         assert series(Ends(a, b, b.address), settings).repeated == []

@@ -17,12 +17,15 @@ from pathlib import Path
 PROC = Path("/proc")
 HZ = os.sysconf("SC_CLK_TCK")
 MACHINE_BOUND = 90.0  # percent of all cores
-# Processes that are part of a measurement: the tools, the kernel's own threads, the datapath's
-# daemons and the engines a sample is started through.  Anything else using a core meanwhile
-# competes with the measurement (``CpuUse.intruder``).
-MEASURED = ("iperf3", "sockperf", "ping", "busybox", "timeout", "nsenter", "sh", "ksoftirqd", "kworker",
-            "rcu", "migration", "ovs-vswitchd", "pmd", "weaver", "docker-proxy", "dockerd", "containerd",
-            "runc", "podman", "conmon", "crun", "slirp4netns", "rootlessport", "swapper")
+# Processes that are part of a measurement, by exact name: the tools, the datapath's daemons and
+# the engines a sample is started through; and the kernel's own threads, by their families'
+# prefixes.  Anything else using a quarter of a core meanwhile competes with the measurement
+# (``CpuUse.intruder``), also a shell or busybox (the wrappers a sample is started through wait,
+# they never use a core).
+MEASURED = frozenset({"iperf3", "sockperf", "ping", "ovs-vswitchd", "weaver", "docker-proxy", "dockerd",
+                      "containerd", "containerd-shim", "runc", "podman", "conmon", "crun", "slirp4netns",
+                      "rootlessport"})
+KERNEL = ("ksoftirqd/", "kworker/", "rcu_", "migration/", "swapper", "irq/")
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class Meter:
         seconds = max(last.at - self._first.at, 1e-6)
         pid, (comm, ticks) = _busiest(self._ticks.items())
         other, (name, used) = _busiest((pid, use) for pid, use in self._ticks.items()
-                                       if pid != os.getpid() and not use[0].startswith(MEASURED))
+                                       if pid != os.getpid() and use[0] not in MEASURED and not use[0].startswith(KERNEL))
         self.use = CpuUse(busy, softirq, f"{comm} (pid {pid})", 100.0 * ticks / HZ / seconds,
                           f"{name} (pid {other})", 100.0 * used / HZ / seconds)
 

@@ -71,6 +71,13 @@ def _box(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (argparse names the option)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: 1 or more")
+    return int(text)
+
+
 def _faults(args) -> int:
     from . import fault_runner, faults
 
@@ -97,7 +104,7 @@ def _faults(args) -> int:
         print(f"--clean-from: {err}", file=sys.stderr)
         return 2
     outcomes = fault_runner.run(faults.Catalogue(tuple(chosen)), args.pytest_args, print,
-                                path if args.catalogue else None, clean)
+                                path if args.catalogue else None, clean, args.jobs)
     print(fault_runner.table(outcomes))
     return 0 if all(o.caught for o in outcomes) else 1
 
@@ -174,6 +181,8 @@ def parser() -> argparse.ArgumentParser:
                              "(a --report-dir of a run of this checkout on the netns provider and each "
                              "runtime's default engine, as CI's main job writes) instead of building "
                              "the lab clean again; repeatable")
+    faults.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                        help="runs side by side, each with a lab of its own (default 1; CI uses 2 on 2 cores)")
     faults.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS")
     faults.set_defaults(run=_faults)
     run = sub.add_parser("run", help="run the shipped suites with pytest, from any directory: "

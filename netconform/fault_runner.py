@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,45 +71,57 @@ def clean_from(reports: list[Path]) -> dict[str, dict[str, dict]]:
 
 
 def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path | None = None,
-        clean_runs: dict[str, dict[str, dict]] | None = None) -> list[Outcome]:
-    """Each fault's outcome.  ``clean_runs`` (``clean_from``): clean verdicts already measured,
-    by lab id; a group whose lab (netns provider, the runtime's default engine) is in them is
-    not run clean again."""
-    outcomes = []
-    with tempfile.TemporaryDirectory(prefix="netconform-faults-") as scratch:
-        for topology, runtime in dict.fromkeys((f.topology, f.runtime) for f in catalogue.faults):
-            mine = [f for f in catalogue.faults if (f.topology, f.runtime) == (topology, runtime)]
-            where = f"{topology} on {runtime}"
-            reported = (clean_runs or {}).get(f"{topology}@netns-{runtime}")
-            try:
-                clean = reported or run_suite(topology, Path(scratch) / f"{topology}-{runtime}-clean", extra,
-                                              runtime=runtime)
-                red = [c for c, r in clean.items() if r["outcome"] in RED]
-                broken = f"the suite is not green on {where} without a fault: {', '.join(red)}" if red else ""
-            except RuntimeError as err:
-                broken = f"the clean run of {where} broke: {err}"
-            source = " (from the given report)" if reported else ""
-            progress(f"{where}: clean run{source} {'NOT green: ' + broken if broken else 'green'}")
-            for fault in mine:
-                if broken:
-                    outcomes.append(Outcome(fault, (), broken, False, ran=False))
-                    continue
-                try:
-                    checks = run_suite(topology, Path(scratch) / fault.name, extra, fault.name, catalogue_path,
-                                       runtime)
-                except RuntimeError as err:
-                    outcomes.append(Outcome(fault, (), f"the run broke: {err}", False))
-                    continue
-                red = tuple(c for c, r in checks.items() if r["outcome"] in RED)
-                message = checks.get(fault.check, {}).get("message", "")
-                failed = next((r["message"] for r in checks.values() if f"fault {fault.name}: " in r["message"]), None)
-                if failed is not None:
-                    outcomes.append(Outcome(fault, (), failed, False, injected=False))
-                else:
-                    outcomes.append(Outcome(fault, red, message, fault.check in red and fault.message in message))
-                verdict = "caught" if outcomes[-1].caught else "MISSED" if outcomes[-1].injected else "NOT INJECTED"
-                progress(f"  {fault.name}: {verdict}")
-    return outcomes
+        clean_runs: dict[str, dict[str, dict]] | None = None, jobs: int = 1) -> list[Outcome]:
+    """Each fault's outcome, in the catalogue's order.  ``clean_runs`` (``clean_from``): clean
+    verdicts already measured, by lab id; a group whose lab (netns provider, the runtime's default
+    engine) is in them is not run clean again.  ``jobs`` runs (each its own lab, in a sandbox of
+    its own) go side by side: a run mostly waits (daemons starting, silent probes), so two share
+    two cores well."""
+    with tempfile.TemporaryDirectory(prefix="netconform-faults-") as scratch, ThreadPoolExecutor(jobs) as pool:
+        groups = list(dict.fromkeys((f.topology, f.runtime) for f in catalogue.faults))
+        broken = dict(zip(groups, pool.map(lambda group: _clean(*group, Path(scratch), extra, clean_runs or {},
+                                                                progress), groups), strict=True))
+
+        def one(fault: Fault) -> Outcome:
+            why = broken[(fault.topology, fault.runtime)]
+            outcome = (Outcome(fault, (), why, False, ran=False) if why
+                       else _faulted(fault, Path(scratch), extra, catalogue_path))
+            if outcome.ran:
+                verdict = "caught" if outcome.caught else "MISSED" if outcome.injected else "NOT INJECTED"
+                progress(f"  {fault.name} ({fault.topology} on {fault.runtime}): {verdict}")
+            return outcome
+
+        return list(pool.map(one, catalogue.faults))
+
+
+def _clean(topology: str, runtime: str, scratch: Path, extra: list[str], clean_runs: dict[str, dict[str, dict]],
+           progress) -> str:
+    """Why the faults of a topology on a runtime cannot be judged (its clean run is not green), or ""."""
+    where = f"{topology} on {runtime}"
+    reported = clean_runs.get(f"{topology}@netns-{runtime}")
+    try:
+        clean = reported or run_suite(topology, scratch / f"{topology}-{runtime}-clean", extra, runtime=runtime)
+        red = [c for c, r in clean.items() if r["outcome"] in RED]
+        broken = f"the suite is not green on {where} without a fault: {', '.join(red)}" if red else ""
+    except RuntimeError as err:
+        broken = f"the clean run of {where} broke: {err}"
+    source = " (from the given report)" if reported else ""
+    progress(f"{where}: clean run{source} {'NOT green: ' + broken if broken else 'green'}")
+    return broken
+
+
+def _faulted(fault: Fault, scratch: Path, extra: list[str], catalogue_path: Path | None) -> Outcome:
+    """The outcome of one run of the suite with ``fault`` injected."""
+    try:
+        checks = run_suite(fault.topology, scratch / fault.name, extra, fault.name, catalogue_path, fault.runtime)
+    except RuntimeError as err:
+        return Outcome(fault, (), f"the run broke: {err}", False)
+    red = tuple(c for c, r in checks.items() if r["outcome"] in RED)
+    message = checks.get(fault.check, {}).get("message", "")
+    failed = next((r["message"] for r in checks.values() if f"fault {fault.name}: " in r["message"]), None)
+    if failed is not None:
+        return Outcome(fault, (), failed, False, injected=False)
+    return Outcome(fault, red, message, fault.check in red and fault.message in message)
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -265,9 +265,8 @@ def arrivals(lab: Lab, probes: list[Probe], token: str) -> Arrivals:
         else:
             by_host.setdefault(topo.container(who).host, []).append((who, path))
     for host, records in by_host.items():
-        script = "; ".join(f"cat /proc/{lab.containers[who].pid}/root{path} >/dev/null 2>&1 && "
-                           f"echo '== {who} {path}' && cat /proc/{lab.containers[who].pid}/root{path}"
-                           for who, path in records)
+        script = "; ".join(f"f=/proc/{lab.containers[who].pid}/root{path}; [ -f $f ] && echo '== {who} {path}' "
+                           "&& cat $f" for who, path in records)
         current = None
         for line in lab.hosts[host].exec(["sh", "-c", script]).stdout.splitlines():
             if line.startswith("== "):
@@ -276,8 +275,8 @@ def arrivals(lab: Lab, probes: list[Probe], token: str) -> Arrivals:
                 current.add(line)
     return Arrivals(frozenset(p for record, mine in wanted.items() for p in mine
                               if any(line.startswith(f"{p.source}/{token} ") for line in seen.get(record, ()))),
-                    tuple(sorted({who for who, path in wanted if (who, path) not in seen and path.endswith(
-                        ("icmp.arrivals", EXT_ICMP_ARRIVALS))})))
+                    tuple(sorted({record[0] for record, mine in wanted.items()
+                                  if record not in seen and any(p.proto == "icmp" for p in mine)})))
 
 
 def _recorder(topo, probe: Probe) -> tuple[str, str] | None:
@@ -305,10 +304,10 @@ def half_open(lab: Lab, unanswered: dict[Probe, tuple[int, ...]]) -> set[Probe]:
     """Of TCP probes that got no answer, those whose SYN the target's stack received and answered
     while the answer was lost on the way back: the target holds a half-open connection (SYN_RECV,
     kept while it resends its SYN-ACK, about a minute) on the probed port from one of the probe's
-    own source ports.  One-way leaks, judged at the receiver, as ``arrivals`` does for UDP.  A
-    host's published port is followed to where its DNAT leads (the publishing container, on its
-    container port; the source port survives DNAT).  Read from each stack's own network namespace
-    (a container's through /proc/PID/net on its host).  Not seen: a SYN-ACK dropped inside the
+    own source ports.  One-way leaks, judged at the receiver, as ``arrivals`` does for UDP and
+    ICMP.  A host's published port is followed to where its DNAT leads (the publishing container,
+    on its container port; the source port survives DNAT).  Read from each stack's own network
+    namespace (a container's through /proc/PID/net on its host).  Not seen: a SYN-ACK dropped inside the
     target's own stack (its OUTPUT chain) fails to send, and the kernel then forgets the half-open
     connection at its first retransmission, 1 s later."""
     topo, tables = lab.topology, {}

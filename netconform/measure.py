@@ -19,8 +19,8 @@ promised.  A source whose prober could not run is an error of the run,
 never a column of "blocked".  A probe promised to reach that did not is
 tried again alone before it is reported (one source at a time, only
 retries in flight), so load can delay a verdict but not turn it red.
-Hosts without the prober (machines over SSH) run the same probes as one
-busybox script.
+Machines over SSH get this machine's static prober copied into the lab's
+work directory, so every source probes alike.
 """
 
 from __future__ import annotations
@@ -488,43 +488,23 @@ def prober_guard(probes: int, inflight: int) -> float:
 
 
 def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token: str = "") -> str:
-    """The prober's output for one source's probes (busybox's, where the node has no prober)."""
+    """The prober's output for one source's probes.
+
+    Every node runs the same prober (a host over SSH gets this machine's static build copied
+    once), so every verdict has the same waits, attempts and one-way detection.  A prober that
+    did not start, or was stopped by its guard, says so: its probes are then not measured."""
     node = lab.node(source)
-    binary = PROBER if node.kind == "container" else str(probe_image.prober())
+    binary = PROBER if node.kind == "container" else node.install(probe_image.prober())
     specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"{p.proto}:{p.address}:{p.port}" for p in probes]
     guard = prober_guard(len(probes), inflight)
     done = node.exec([binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs],
                      timeout=guard)
-    if done.stdout.startswith("prober 2\n"):
-        if "\ndone " in done.stdout:
-            return done.stdout
-        return (done.stdout + done.stderr.strip() +
-                f"\nstopped after {done.duration:.0f} s (exit {done.rc}; a prober is stopped at {guard:.0f} s)")
-    if node.kind == "container":  # the image's prober did not run: say why, never guess
-        return (done.stdout + done.stderr).strip()[-300:] or f"exit {done.rc}"
-    return _script_output(node, probes, f"{source}/{token or '-'}")
-
-
-def _script_output(node, probes: list[Probe], sender: str) -> str:
-    """The probes as one busybox script, for hosts that cannot run the prober: two attempts each,
-    the second only when the first got nothing, each with the full timeout (UDP through bash's
-    /dev/udp: busybox's nc has no UDP)."""
-    lines = []
-    for i, p in enumerate(probes):
-        if p.proto == "icmp":
-            test = f"busybox ping -c 1 -W {TIMEOUT} {p.address} >/dev/null 2>&1 && a=reply"
-        elif p.proto == "udp":
-            test = (f"a=$(timeout {TIMEOUT} bash -c 'exec 3<>/dev/udp/{p.address}/{p.port}; "
-                    f"printf \"netconform {sender}\\n\" >&3; head -n 1 <&3' 2>/dev/null | grep name=)")
-        else:
-            # A handshake is reached even without a whoami line: nc -z is not in busybox, so an
-            # empty answer after a connection is told from a failed one by nc's exit status.
-            test = (f"a=$(printf '{REQUEST}' | busybox nc -w {TIMEOUT} {p.address} {p.port} "
-                    f"2>/dev/null) && a=$(echo \"$a\" | grep name= || echo handshake)")
-        lines.append(f'(n=1; {test} || {{ n=2; {test}; }}; [ -n "$a" ] && echo "{i} ok $n $a" '
-                     f'|| echo "{i} fail 2 timeout") &')
-    lines.append(f"wait; echo done probes={len(probes)} wait_ms={TIMEOUT * 1000}")
-    return node.exec(["busybox", "sh", "-c", "\n".join(lines)], timeout=TIMEOUT * 10 + 5).stdout
+    if not done.stdout.startswith("prober 2\n"):  # it did not run: say why, never guess
+        return f"the prober did not run: {(done.stdout + done.stderr).strip()[-300:] or f'exit {done.rc}'}"
+    if "\ndone " in done.stdout:
+        return done.stdout
+    return (done.stdout + done.stderr.strip() +
+            f"\nstopped after {done.duration:.0f} s (exit {done.rc}; a prober is stopped at {guard:.0f} s)")
 
 
 def table(verdicts: list[Verdict]) -> str:

@@ -11,6 +11,7 @@ namespace here (``NamespaceNode``) or a machine reached over SSH
 
 from __future__ import annotations
 
+import base64
 import shlex
 import subprocess
 import time
@@ -48,6 +49,10 @@ class HostNode(Node, Protocol):
 
     def write(self, path: str, text: str) -> None: ...
 
+    def install(self, local: Path) -> str:
+        """Make a static tool of this machine runnable on the host; its path there."""
+        ...
+
 
 @dataclass
 class NamespaceNode:
@@ -79,6 +84,9 @@ class NamespaceNode:
         self.sandbox.path(path).parent.mkdir(parents=True, exist_ok=True)
         self.sandbox.path(path).write_text(text)
 
+    def install(self, local: Path) -> str:
+        return str(local)  # the sandbox sees this machine's files
+
 
 @dataclass
 class SshNode:
@@ -100,6 +108,7 @@ class SshNode:
     user: str  # the login user (sockets are handed to it for forwarding)
     via: str = "lan"  # the namespace (a sandbox one's name, or a path) that reaches its SSH address
     workdir: str = "/var/lib/netconform"
+    installed: set[str] = field(default_factory=set, repr=False)
 
     def _ssh(self, remote: str, *options: str) -> list[str]:
         return ["ssh", "-F", self.config, *options, self.name, remote]
@@ -131,6 +140,18 @@ class SshNode:
     def write(self, path: str, text: str) -> None:
         self.exec(["sh", "-c", f'mkdir -p "$(dirname {path})" && cat > {path}'], input=text).check(
             f"writing {path} on {self.name}")
+
+    def install(self, local: Path) -> str:
+        """Copy the tool into the lab's work directory, once per run (teardown removes it, with
+        the directory); the name carries the tool's digest, so a changed tool is copied anew."""
+        remote = f"{self.workdir}/bin/{local.name}"
+        if remote not in self.installed:
+            self.exec(["sh", "-c", f"mkdir -p {self.workdir}/bin && base64 -d > {remote}.part && "
+                                   f"chmod 755 {remote}.part && mv {remote}.part {remote}"],
+                      timeout=120, input=base64.b64encode(local.read_bytes()).decode()).check(
+                f"copying {local.name} to {self.name}")
+            self.installed.add(remote)
+        return remote
 
 
 @dataclass

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from . import expect
 from . import image as probe_image
+from . import tracing
 from .checks import firewall
 from .expect import Probe
 from .lab import Lab
@@ -71,6 +72,9 @@ class Verdict:
     misdirected: str = ""  # who answered instead of the intended target ("web on port 80")
     error: str = ""  # why the probe could not be run: no verdict at all
     one_way: bool = False  # reached the target (it saw the datagram or the SYN) but no answer came back
+    # Without an answer: the firewall rules the hosts' trace saw drop its packets, either way
+    # (tracing.py); () when traced and no rule dropped any; None when not traced.
+    stopped_by: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -140,6 +144,7 @@ class Pace:
     # Targets whose unanswered echoes could not be judged at the receiver (no raw socket there):
     # an echo let in and not answered would read "blocked" at them.
     echoes_unrecorded: tuple[str, ...] = ()
+    untraced: tuple[str, ...] = ()  # hosts whose firewall could not be traced, with why
 
     def __str__(self) -> str:
         text = (f"{self.sources} sources, {self.at_once} at a time, up to {self.inflight} probes "
@@ -158,6 +163,8 @@ class Pace:
         if self.echoes_unrecorded:
             text += ("; echoes that arrive unanswered cannot be seen at " + ", ".join(self.echoes_unrecorded)
                      + " (no raw socket there)")
+        if self.untraced:
+            text += "; not traced (which rule stopped a probe is unknown there): " + ", ".join(self.untraced)
         if self.stopped_by:
             text += "; packets stopped by " + ", ".join(self.stopped_by)
         elif self.confirmed:
@@ -204,20 +211,22 @@ def measure(lab: Lab) -> Matrix:
     pacer, start = Pacer(neighbour_budget(), lambda: flush_neighbours(lab), neighbour_entries()), time.monotonic()
     before = counters(lab)
     token = os.urandom(4).hex()  # names this measurement's datagrams in the targets' arrivals
-    first = run_all(lab, probes, pacer=pacer, token=token)
-    outcomes = dict(first.outcomes)
-    retry = [p for p in probes if promised[p] and not outcomes[p].reached and not outcomes[p].error]
-    again = run_all(lab, retry, pacer=pacer, sources_at_once=1, token=token)
-    outcomes.update(again.outcomes)
+    with tracing.Trace(lab, token, probes) as trace:
+        first = run_all(lab, probes, pacer=pacer, token=token)
+        outcomes = dict(first.outcomes)
+        retry = [p for p in probes if promised[p] and not outcomes[p].reached and not outcomes[p].error]
+        again = run_all(lab, retry, pacer=pacer, sources_at_once=1, token=token)
+        outcomes.update(again.outcomes)
     recorded = arrivals(lab, [p for p in probes if p.proto in ("udp", "icmp")
                               and not outcomes[p].reached and not outcomes[p].error], token)
     arrived = set(recorded.arrived) | half_open(lab, {p: outcomes[p].ports for p in probes
                                if p.proto == "tcp" and not outcomes[p].reached and outcomes[p].ports})
     for p in arrived:
-        outcomes[p] = Outcome(True, why=outcomes[p].why, one_way=True)
+        outcomes[p] = Outcome(True, why=outcomes[p].why, one_way=True, ports=outcomes[p].ports)
     names = server_names(lab)
+    untraced = tuple(f"{host} ({why})" for host, why in sorted(trace.untraced.items()))
     verdicts = tuple(Verdict(p, promised[p], o.reached, o.answer, o.why, o.attempt,
-                             misdirected(topo, p, o, names), o.error, o.one_way)
+                             misdirected(topo, p, o, names), o.error, o.one_way, _stopped(trace, p, o))
                      for p, o in ((p, outcomes[p]) for p in probes))
     after = counters(lab)
     stopped = tuple(f"{key} (+{after[key] - before.get(key, 0)})" for key in after
@@ -228,8 +237,17 @@ def measure(lab: Lab) -> Matrix:
     pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.outcomes.values()),
                 pacer.flushes, pacer.waited, time.monotonic() - start, max(first.wait_ms, again.wait_ms),
                 ATTEMPTS, sum(not v.reached and not v.error for v in verdicts), changed,
-                sum(bool(v.error) for v in verdicts), stopped, recorded.unrecorded)
+                sum(bool(v.error) for v in verdicts), stopped, recorded.unrecorded, untraced)
     return Matrix(verdicts, pace)
+
+
+def _stopped(trace: tracing.Trace, probe: Probe, outcome: Outcome) -> tuple[str, ...] | None:
+    """The rules that dropped an unanswered probe's packets; None where that is not known: the
+    probe was answered, or could not be run, or nothing was found while a host was untraced."""
+    if (outcome.reached and not outcome.one_way) or outcome.error:
+        return None
+    found = trace.stopped_by(probe, outcome.ports)
+    return found if found or not trace.untraced else None
 
 
 ICMP_ARRIVALS = "/tmp/icmp.arrivals"  # a container's record of the probe echoes that reached it (image/serve)
@@ -519,6 +537,10 @@ def table(verdicts: list[Verdict]) -> str:
             measured += f" (attempt {v.attempt})"
         elif v.error:
             measured += f": {v.error}"
+        if v.stopped_by:
+            measured += "; dropped by " + ", ".join(v.stopped_by)
+        elif v.stopped_by == ():
+            measured += "; no firewall rule dropped it"
         rows.append((p.source, p.target, p.address, f"{p.proto}/{p.port}" if p.port else "icmp",
                      "reach" if v.expected else "blocked", measured))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from netconform.checks import names, nat, stacks
-from netconform.measure import addresses, measure
+from netconform.measure import addresses, measure, table
 from netconform.runtimes.base import Refused
 from netconform.topology import Container
 
@@ -44,6 +44,10 @@ def test_reachability_reports_a_dropped_flow(live_lab):
     wrong = measure(lab).wrong(True)
     # c1 to c2 is dropped, and so are c1's replies to c2: both directions fail.
     assert pairs(wrong) == {("c1", "c2"), ("c2", "c1")}
+    # Each names the rule that dropped it (c2's probes: the answers), from the hosts' trace.
+    rule = f"h1 ip filter DOCKER-USER: ip saddr {live['c1']} ip daddr {live['c2']} drop"
+    assert all(v.stopped_by == (rule,) for v in wrong), table(wrong)
+    assert rule in table(wrong)
     assert not measure(lab).wrong(False)
 
 

@@ -9,8 +9,9 @@
  *                               came; udp: the whoami line the server sent back; icmp:
  *                               "reply"; an echo carries "netconform NAME"); ATTEMPT: 1 or 2, the one that answered
  *   INDEX fail 2 REASON        (timeout, refused, unreachable, no-icmp-socket, error);
- *                              tcp adds " ports=P1,P2": each attempt's source port (0: not
- *                              opened), so the target can be asked whether the SYNs arrived
+ *                              tcp and udp add " ports=P1,P2": each attempt's source port
+ *                              (0: not opened), so the target can be asked whether the SYNs
+ *                              arrived, and a trace of the hosts' firewalls read per flow
  * and finally "done probes=N inflight=K rtt_ms=R wait_ms=W" (the slowest
  * answer, and the longest wait an attempt was given).
  *
@@ -85,7 +86,7 @@
 
 struct attempt {
 	int fd, state; /* state: 0 not opened, 1 open, 2 failed */
-	unsigned short sport; /* tcp: the source port of this attempt's flow */
+	unsigned short sport; /* tcp, udp: the source port of this attempt's flow */
 	long start, sent; /* ms */
 	const char *why;
 	size_t len;
@@ -140,7 +141,7 @@ static void finish(struct probe *p, int index, int k, const char *verdict, const
 		if (rtt > slowest)
 			slowest = rtt;
 	}
-	if (strcmp(verdict, "ok") && !p->icmp && !p->udp)
+	if (strcmp(verdict, "ok") && !p->icmp)
 		printf("%d %s %d %s ports=%u,%u\n", index, verdict, k + 1, what, p->a[0].sport, p->a[1].sport);
 	else
 		printf("%d %s %d %s\n", index, verdict, k + 1, what);
@@ -244,13 +245,13 @@ static void open_attempt(struct probe *p, int index, int k)
 	a->fd = socket(AF_INET, (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
 	if (a->fd < 0 || (connect(a->fd, (struct sockaddr *)&p->to, sizeof p->to) < 0 && errno != EINPROGRESS)) {
 		attempt_failed(p, index, k, reason(errno));
-	} else if (p->udp) {
-		datagram(p, index, k);
 	} else {
 		struct sockaddr_in me;
 		socklen_t n = sizeof me;
 		if (getsockname(a->fd, (struct sockaddr *)&me, &n) == 0)
 			a->sport = ntohs(me.sin_port);
+		if (p->udp)
+			datagram(p, index, k);
 	}
 }
 

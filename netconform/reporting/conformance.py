@@ -45,7 +45,8 @@ class Report:
             {**asdict(v.probe), "promised": v.expected, "reached": v.reached, "answer": v.answer,
              "measured": v.measured, "attempt": v.attempt,
              **({"why": v.why} if v.why else {}), **({"misdirected": v.misdirected} if v.misdirected else {}),
-             **({"error": v.error} if v.error else {})}
+             **({"error": v.error} if v.error else {}),
+             **({"stopped_by": list(v.stopped_by)} if v.stopped_by is not None else {})}
             for v in matrix.verdicts]
         if matrix.pace:
             self._lab(lab.id)["pace"] = {**asdict(matrix.pace), "said": str(matrix.pace)}

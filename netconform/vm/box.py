@@ -34,7 +34,7 @@ PACKAGES = (
     # boot, log in, be managed
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "openssh-server", "sudo", "kmod", "apparmor",
     # what the schemes and checks use on a host
-    "iproute2", "iptables", "docker.io", "openvswitch-switch", "ethtool", "tcpdump",
+    "iproute2", "iptables", "nftables", "docker.io", "openvswitch-switch", "ethtool", "tcpdump",
     "iputils-ping", "procps", "bridge-utils", "busybox-static",
     # measuring tools
     "iperf3", "sockperf",

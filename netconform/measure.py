@@ -145,6 +145,10 @@ class Pace:
     # an echo let in and not answered would read "blocked" at them.
     echoes_unrecorded: tuple[str, ...] = ()
     untraced: tuple[str, ...] = ()  # hosts whose firewall could not be traced, with why
+    # Blocked verdicts that no firewall rule accounts for and no stack refused (traced, silent):
+    # no route, no neighbour, a packet lost: the lab's doing or the scheme's, not the engine's
+    # filtering, which is what an isolation promise usually rests on.
+    unaccounted: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         text = (f"{self.sources} sources, {self.at_once} at a time, up to {self.inflight} probes "
@@ -165,6 +169,10 @@ class Pace:
                      + " (no raw socket there)")
         if self.untraced:
             text += "; not traced (which rule stopped a probe is unknown there): " + ", ".join(self.untraced)
+        if self.unaccounted:
+            text += (f"; {len(self.unaccounted)} blocked by no firewall rule and refused by no stack (a route, "
+                     "a neighbour or a lost packet, not the engine's filtering): " + ", ".join(self.unaccounted[:6])
+                     + (", ..." if len(self.unaccounted) > 6 else ""))
         if self.stopped_by:
             text += "; packets stopped by " + ", ".join(self.stopped_by)
         elif self.confirmed:
@@ -237,7 +245,9 @@ def measure(lab: Lab) -> Matrix:
     pace = Pace(sources, at_once(sources), INFLIGHT, len(retry), sum(o.reached for o in again.outcomes.values()),
                 pacer.flushes, pacer.waited, time.monotonic() - start, max(first.wait_ms, again.wait_ms),
                 ATTEMPTS, sum(not v.reached and not v.error for v in verdicts), changed,
-                sum(bool(v.error) for v in verdicts), stopped, recorded.unrecorded, untraced)
+                sum(bool(v.error) for v in verdicts), stopped, recorded.unrecorded, untraced,
+                tuple(str(v.probe) for v in verdicts if v.stopped_by == () and not v.reached
+                      and v.why not in ("refused", "no-icmp-socket")))
     return Matrix(verdicts, pace)
 
 

@@ -114,10 +114,14 @@ class Trace:
         return f"{self.lab.hosts[host].workdir}/trace/{host}-{self.name}.log"  # netns hosts share /run/lab
 
     def __enter__(self) -> Trace:
-        with ThreadPoolExecutor(len(self.lab.hosts)) as pool:
-            for host, why in pool.map(self._start, list(self.lab.hosts)):
-                if why:
-                    self.untraced[host] = why
+        try:
+            with ThreadPoolExecutor(len(self.lab.hosts)) as pool:
+                for host, why in pool.map(self._start, list(self.lab.hosts)):
+                    if why:
+                        self.untraced[host] = why
+        except BaseException:
+            self.__exit__()  # what did start is undone: no monitor or table outlives a failed start
+            raise
         return self
 
     def _start(self, host: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ import pytest
 from netconform.checks import nat
 from netconform.deviations import matching
 from netconform.measure import addresses, measure
+from netconform.providers.netns import ext_routes
 from netconform.topology.model import Sysctl
 
 from .conftest import topology
@@ -149,6 +150,24 @@ def test_a_prober_stopped_by_its_guard_says_so(live_lab, monkeypatch):
     monkeypatch.setattr(netconform.measure, "prober_guard", lambda probes, inflight: 1)
     undecided = [v for v in measure(lab).verdicts if v.error]
     assert undecided and all("stopped after" in v.error and "stopped at 1 s" in v.error for v in undecided)
+
+
+def test_a_block_no_rule_made_is_named_the_labs_doing(live_lab):
+    """Each blocked verdict names who stopped it, from the hosts' packet trace: on the bridge lab
+    ext's probes to the containers end at h1's FORWARD DROP policy.  With ext's routes to the
+    container subnet gone, the same probes are still blocked, but by no rule of the engine's: the
+    pace lists them as blocked by no firewall rule, and each says so, never naming a rule."""
+    lab = live_lab("bridge")
+    to_containers = [v for v in measure(lab).verdicts if v.probe.source == "ext" and v.probe.target in lab.containers
+                     and not v.reached]
+    assert to_containers and all(v.stopped_by == ("h1 ip filter FORWARD policy drop",) for v in to_containers)
+    for route in ext_routes(lab.topology):
+        lab.ext.exec(["ip", "route", "del", *route]).check()
+    matrix = measure(lab)
+    unrouted = {str(v.probe) for v in matrix.verdicts if v.probe.source == "ext" and v.probe.target in lab.containers}
+    assert {str(v.probe) for v in to_containers} <= unrouted
+    assert all(v.stopped_by == () and not v.reached for v in matrix.verdicts if str(v.probe) in unrouted)
+    assert unrouted <= set(matrix.pace.unaccounted) and "blocked by no firewall rule" in str(matrix.pace)
 
 
 def with_sysctl(name: str, setting: str):

@@ -43,7 +43,7 @@ from .providers.netns import EXT_ARRIVALS, EXT_ICMP_ARRIVALS
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
 ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)
 INFLIGHT = 16  # probes one prober keeps open at once
-PROBER = "/prober"  # in the image; hosts sharing this machine's file system run the cached build
+PROBER = "/prober"  # in the image; hosts run the cached build (HostNode.install)
 REQUEST = r"GET /cgi-bin/whoami HTTP/1.0\r\n\r\n"
 NO_ICMP_SOCKET = "(no ICMP socket at the source)"  # the prober's "no-icmp-socket": neither raw nor datagram
 

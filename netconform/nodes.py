@@ -143,7 +143,7 @@ class SshNode:
 
     def install(self, local: Path) -> str:
         """Copy the tool into the lab's work directory, once per run (teardown removes it, with
-        the directory); the name carries the tool's digest, so a changed tool is copied anew."""
+        the directory); the prober's name carries its digest, so a changed one is copied anew."""
         remote = f"{self.workdir}/bin/{local.name}"
         if remote not in self.installed:
             self.exec(["sh", "-c", f"mkdir -p {self.workdir}/bin && base64 -d > {remote}.part && "

@@ -525,8 +525,12 @@ def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token
     binary = PROBER if node.kind == "container" else node.install(probe_image.prober())
     specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"{p.proto}:{p.address}:{p.port}" for p in probes]
     guard = prober_guard(len(probes), inflight)
-    done = node.exec([binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs],
-                     timeout=guard)
+    argv = [binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs]
+    done = node.exec(argv, timeout=guard)
+    if done.rc == 0 and not done.stdout + done.stderr:
+        # Nothing said at all and a clean exit is an engine losing an exec's output (seen once in
+        # CI on Docker 20.10, as in moby#27289; the prober always speaks first): run it again.
+        done = node.exec(argv, timeout=guard)
     if not done.stdout.startswith("prober 2\n"):  # it did not run: say why, never guess
         return f"the prober did not run: {(done.stdout + done.stderr).strip()[-300:] or f'exit {done.rc}'}"
     if "\ndone " in done.stdout:

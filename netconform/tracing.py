@@ -157,8 +157,8 @@ class Trace:
         return parse(host, text)
 
     def stopped_by(self, probe: Probe, ports: tuple[int, ...]) -> tuple[str, ...]:
-        """The rules that dropped this probe's packets, either way, each once ("h1 filter: -P FORWARD
-        DROP"): TCP and UDP by the attempts' source ports, the probed (or published-to)
+        """The rules that dropped this probe's packets, either way, each once ("h1 ip filter FORWARD
+        policy drop"): TCP and UDP by the attempts' source ports, the probed (or published-to)
         port and the addresses at both ends; ICMP by the addresses."""
         topo = self.lab.topology
         sources = self._addresses(probe.source)

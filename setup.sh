@@ -40,6 +40,15 @@ command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends node
 # The Docker engines of Debian 12, 13 and unstable for --engine (downloaded with a private apt
 # sources list into ~/.cache/netconform/engines; the machine's apt and packages stay as they are).
 .venv/bin/netconform engines fetch
+# Weave Net's router and helper for the weave scheme: third-party binaries (Weave Net 2.8.1, see
+# its README there), installed from a weave/ directory beside the checkout where the machine has
+# one; elsewhere the weave lab is skipped saying where to get them.
+weave="$(cd .. && pwd)/shared/weave"
+if [ -x "$weave/weaver" ] && [ -x "$weave/weaveutil" ]; then
+    install -m 0755 "$weave/weaver" "$weave/weaveutil" /usr/local/bin/
+else
+    echo "setup.sh: no Weave Net binaries at $weave: the weave topology will be skipped" >&2
+fi
 # The vagrant provider's box (about 2 minutes once; cached until its package list changes).
 [ "$vm" = 0 ] || .venv/bin/netconform box
 echo "netconform is set up: .venv/bin/pytest --list-topologies"

@@ -163,6 +163,9 @@ class ContainerNode:
     handle: ContainerHandle = field(repr=False)
     kind: Kind = "container"
     _state: ContainerState | None = field(default=None, repr=False)
+    # Network name to address, for networks a scheme attached the container to outside its engine
+    # (Weave Net's CNI plugin): the engine does not report them.
+    attached: dict[str, str] = field(default_factory=dict)
 
     def exec(self, argv: list[str], timeout: float = 30, input: str | None = None) -> Result:
         if input is not None:
@@ -191,10 +194,11 @@ class ContainerNode:
 
     @property
     def addresses(self) -> dict[str, str]:
-        """Network name to IPv4 address, as the engine reported them at the last ``reload``."""
+        """Network name to IPv4 address, as the engine reported them at the last ``reload``, and
+        those a scheme attached."""
         if self._state is None:
             self.reload()
-        return self._state.addresses
+        return {**self._state.addresses, **self.attached}
 
 
 @dataclass(frozen=True)

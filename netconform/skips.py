@@ -23,7 +23,7 @@ SELECTION = "selection"
 # Kernel features a lab may need and a machine may lack, by the id --allow-skip takes.
 LIMITS: dict[str, str] = {
     "no-ipvs": "the kernel has no IPVS (swarm's ingress routing mesh and service VIPs)",
-    "no-vxlan": "the kernel cannot create VXLAN links (vxlan, weave, overlay)",
+    "no-vxlan": "the kernel cannot create VXLAN links (vxlan, overlay)",
     "no-macvlan": "the kernel cannot create macvlan links (macvlan)",
 }
 # Allowed without asking: limits of machines like the one the suite is developed on

@@ -53,6 +53,7 @@ def bridges(lab: Lab, host: str) -> list[tuple[str, str]]:
     engine may write a network's rules only once a container uses it, as netavark does)."""
     topo, scheme = lab.topology, lab.scheme
     used = {network_of(topo, c.name) for c in topo.containers_on(host)}
+    used |= {scheme.engine_network for c in topo.containers_on(host) if c.mode == "bridge"}
     found = [(scheme.bridge, str(scheme.bridge_network(topo, host)))] if "bridge" in used else []
     return found + [(n.name, str(n.subnet)) for n in topo.networks if n.host == host and n.name in used]
 

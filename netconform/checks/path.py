@@ -3,7 +3,7 @@
 ``wire()`` captures on the source host's port of the LAN bridge (inside
 the lab, with tcpdump) while a container pings a container on another
 host, and compares what passed with what the scheme says the wire shows:
-VXLAN on UDP 4789, UDP 6784, GRE, plain container addresses, or (without a
+VXLAN on UDP 4789, UDP 6784, Weave's sleeve on UDP 6783, GRE, plain container addresses, or (without a
 cross-host network) nothing but underlay addresses.  ``mtu()`` sends
 unfragmentable pings of the largest size the scheme promises and one byte
 more.
@@ -33,6 +33,7 @@ PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre"}
 
 
 VXLAN_PORTS = (4789, 6784)  # IANA's VXLAN port, and Weave Net's fast datapath (VXLAN too)
+SLEEVE_PORT = 6783  # Weave Net's sleeve: its own framing of captured Ethernet frames, over UDP
 ETH_IPV4, ETH_BRIDGED = 0x0800, 0x6558  # GRE protocol types: IPv4, transparent Ethernet
 
 
@@ -70,6 +71,8 @@ def parse_ip(ip: bytes) -> Packet | None:
             frame = body[16:]
             inner = parse_ip(frame[14:]) if frame[12:14] == b"\x08\x00" else None
             return Packet(src, dst, proto, dport, tunnel_id=int.from_bytes(body[12:15], "big"), inner=inner)
+        if number == 17 and dport == SLEEVE_PORT:
+            return Packet(src, dst, proto, dport, inner=_sleeve_inner(body[8:]))
         return Packet(src, dst, proto, dport)
     if number == 1 and body:
         return Packet(src, dst, proto, icmp_type=body[0])
@@ -83,6 +86,20 @@ def parse_ip(ip: bytes) -> Packet | None:
             payload = payload[14:] if payload[12:14] == b"\x08\x00" else b""
         return Packet(src, dst, proto, tunnel_id=key, carries=carries, inner=parse_ip(payload))
     return Packet(src, dst, proto)
+
+
+def _sleeve_inner(payload: bytes) -> Packet | None:
+    """The first IPv4 packet in a Weave sleeve datagram: weaver sends the Ethernet frames it
+    captured behind a header and a length of its own (unencrypted), so the frame is found where an
+    Ethernet header says IPv4 and a well-formed IPv4 header follows.  Encrypted sleeve (NaCl)
+    shows none, which is what a wire check of an encrypted mesh must see."""
+    at = payload.find(b"\x08\x00\x45")
+    while at >= 12:
+        inner = parse_ip(payload[at + 2:])
+        if inner is not None and inner.proto in PROTOCOLS.values():
+            return inner
+        at = payload.find(b"\x08\x00\x45", at + 1)
+    return None
 
 
 def parse_pcap(data: bytes) -> list[Packet]:
@@ -151,7 +168,8 @@ def capture(lab: Lab, host: str, trigger) -> list[Packet]:
 
 
 # What each scheme's wire promise looks like in an outer header: (protocol, port).
-ENCAPSULATION = {"udp/4789": ("udp", 4789), "udp/6784": ("udp", 6784), "gre": ("gre", None)}
+ENCAPSULATION = {"udp/4789": ("udp", 4789), "udp/6784": ("udp", 6784), "udp/6783": ("udp", SLEEVE_PORT),
+                 "gre": ("gre", None)}
 PINGS = 3
 
 
@@ -260,10 +278,19 @@ def mtu(lab: Lab) -> list[str]:
     text = over.stdout + over.stderr
     if over.ok:
         problems.append(f"{where}: {promised + 1}-byte packet passed; promised MTU {promised}")
-    elif device and ("message too long" in text.lower() or "local error" in text.lower()):
+    elif device and ("message too long" in text.lower() or "local error" in text.lower()) and _own_mtu(
+            text, promised + 100):
         problems.append(f"{where}: {promised + 1}-byte packet was refused by {path.source}'s own "
                         f"{device} (MTU raised to {promised + 100}), not by the path")
     return problems
+
+
+def _own_mtu(text: str, raised: int) -> bool:
+    """Whether a local refusal was the sender's own interface: ping names the MTU it hit, and one
+    below the raised interface's is a path MTU the path itself taught the sender (an earlier
+    "fragmentation needed", cached by its kernel), so the refusal is the path's."""
+    said = re.search(r"mtu\s*=\s*(\d+)", text)
+    return said is None or int(said.group(1)) >= raised
 
 
 @contextmanager

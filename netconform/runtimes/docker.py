@@ -299,7 +299,7 @@ class DockerRuntime:
         api = self.engines[host].client.api
         name = name or spec.name
         network_mode = {"network": spec.network, "container": f"container:{spec.container}",
-                        "bridge": self.scheme.network}.get(spec.mode, spec.mode)
+                        "bridge": self.scheme.engine_network}.get(spec.mode, spec.mode)
         host_config = api.create_host_config(
             network_mode=network_mode, init=True,
             port_bindings={p.container_port: p.host_port for p in spec.publish} or None,

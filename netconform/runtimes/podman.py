@@ -292,7 +292,7 @@ class PodmanRuntime:
 
     def _bridge_network(self) -> str:
         """The network of mode-bridge containers: Podman's default, or the scheme's own."""
-        return DEFAULT_NETWORK if self.scheme.network == "bridge" else self.scheme.network
+        return DEFAULT_NETWORK if self.scheme.engine_network == "bridge" else self.scheme.engine_network
 
     def handle(self, host: str, name: str) -> PodmanContainer:
         return PodmanContainer(self.site.hosts[host], self.podman(host), name)

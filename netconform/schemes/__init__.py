@@ -7,9 +7,10 @@ from .lan import LinuxBridge, Macvlan
 from .overlay import Overlay
 from .ovs import OvsGre
 from .routed import HostGw
-from .vxlan import Vxlan, Weave
+from .vxlan import Vxlan
+from .weave import WeaveNet
 
 SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
-    Scheme(), LinuxBridge(), OvsGre(), Weave(), Vxlan(), Overlay(), HostGw(), Macvlan())}
+    Scheme(), LinuxBridge(), OvsGre(), WeaveNet(), Vxlan(), Overlay(), HostGw(), Macvlan())}
 
 __all__ = ["SCHEMES", "Promise", "Scheme"]

@@ -65,12 +65,10 @@ class Scheme:
     description = ("No cross-host container network: containers on other hosts are reached "
                    "only through their host's published ports.")
     promise = Promise()
-    network = "bridge"  # the Docker network of mode-bridge containers
+    network = "bridge"  # the Docker network of mode-bridge containers (the one they are addressed on)
     bridge = "docker0"  # each engine's default bridge (dockerd --bridge, NAT rules)
     # Host subnets are slices of the underlay (containers live on the LAN itself).
     on_underlay = False
-    # The address space host subnets must be slices of (Weave Net's plan), or None: any.
-    plan: ipaddress.IPv4Network | None = None
     # Whether the scheme rewires the hosts' underlay NICs (enslaves them, puts them in a
     # switch): then host-to-host figures are the scheme's own, not the LAN's (perf.paths).
     moves_underlay = False
@@ -81,6 +79,12 @@ class Scheme:
     # those figures (perf.paths.datapath); None where the scheme changes it (its own bridge, MTU,
     # offloads, a namespace of its own), so its paths are measured as its own.
     local_datapath: str | None = "the engine's Linux bridge, NAT via the host's NIC"
+
+    @property
+    def engine_network(self) -> str:
+        """The engine network mode-bridge containers are created on: ``network``, unless the
+        scheme attaches them to its own afterwards (Weave Net)."""
+        return self.network
 
     def realised_in(self, site: Site, version: Version) -> str:
         """How the scheme was realised on these hosts with an engine of ``version``."""

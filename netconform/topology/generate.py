@@ -39,7 +39,7 @@ def plan(hosts: int, containers: int, scheme: str) -> dict:
         raise ValueError("--hosts must be at least 1 and --containers at least 0")
     prefix = _prefix(math.ceil(containers / hosts) if containers else 1)
     on_underlay = SCHEMES[scheme].on_underlay
-    space = SLICES if on_underlay else SCHEMES[scheme].plan or PRIVATE
+    space = SLICES if on_underlay else PRIVATE
     pools = space.subnets(new_prefix=max(prefix, space.prefixlen))
     if space is PRIVATE:
         next(pools)  # 172.30.0.0: the shipped topologies start at 172.30.1.0

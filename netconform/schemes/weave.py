@@ -1,0 +1,150 @@
+"""Weave Net: Weave's own router (``weaver``) on every host, containers attached by Weave's plugin.
+
+Per host, in its network namespace: ``weaver`` with a mount namespace of its
+own (``/sys`` remounted: it reads ``/sys/class/net``), its own working
+directory (``/run/lab/weave/HOST``, with ``weaver.pid``) and database, ``CHECKPOINT_DISABLE=1`` (no version check), a peer
+name of its own (weaver derives one from a MAC address it reads, which
+every lab host would share), the other hosts' underlay addresses as peers,
+and ``--ipalloc-range`` split between the peers by Weave's own consensus.
+weaver makes the ``weave`` bridge and its own iptables rules (in front of
+the engine's).  Without the kernel's openvswitch module (this machine)
+every connection is "sleeve", Weave's userspace encapsulation on UDP 6783;
+with it, "fastdp" (VXLAN on UDP 6784).
+
+Containers start on the engine's default bridge, as under ``weave attach``,
+and are attached to Weave with Weave's CNI plugin (``weaveutil cni-net``,
+runtime-neutral: it needs only the container's network namespace), which
+asks weaver's IPAM for the address and gives the container ``ethwe``.  The
+engine never sees that address; ``ContainerNode.attached`` holds it, under
+the network name ``weave``.  The plugin also gives the host's ``weave``
+bridge an address (the containers' gateway): the host is exposed, as
+``weave expose`` would.
+
+What weaver says of itself (``/status``, ``/status/connections``,
+``/status/ipam`` on its HTTP port) is the realisation the report shows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .base import Promise, Scheme
+
+BINARIES = ("weaver", "weaveutil")
+HTTP = "127.0.0.1:6784"  # weaver's control API, on each host's loopback
+RANGE = ipaddress.IPv4Network("10.32.0.0/12")  # Weave Net's default allocation range
+# Sleeve's effective MTU on a 1500-byte underlay, as weaver verifies it (/status/connections):
+# its own framing costs 62 bytes.  ethwe itself gets the weave bridge's MTU (65535 here), so a
+# larger packet leaves the container and weaver answers it with "fragmentation needed".
+SLEEVE_MTU = 1438
+
+
+def binary(name: str) -> str | None:
+    """Where ``weaver`` or ``weaveutil`` is: in NETCONFORM_WEAVE_DIR, else on PATH (setup.sh
+    installs both into /usr/local/bin from a shared/weave directory beside the checkout)."""
+    given = os.environ.get("NETCONFORM_WEAVE_DIR")
+    found = Path(given) / name if given else Path(shutil.which(name) or "/nonexistent")
+    return str(found) if found.is_file() and os.access(found, os.X_OK) else None
+
+
+class WeaveNet(Scheme):
+    name = "weave"
+    network = "weave"  # what containers are addressed on: Weave's, attached by its CNI plugin
+    engine_network = "bridge"  # what the engine puts them on first (as under weave attach)
+    local_datapath = None
+    description = ("Weave Net 2.8: Weave's own router on every host (a full mesh, sleeve or fast "
+                   "datapath), its IPAM splitting 10.32.0.0/12, containers attached by its CNI plugin.")
+    # The CNI plugin gives the weave bridge an address of the host's share (the containers'
+    # gateway), which exposes the host as ``weave expose`` does: hosts reach every container, and
+    # so does a LAN neighbour routing Weave's range via a host (weaver's WEAVE-EXPOSE accepts it,
+    # its NAT rules masquerade it).
+    promise = Promise(crosses=True, hosts_reach_remote=True, ext_reaches=True, mtu=SLEEVE_MTU, wire="udp/6783")
+
+    def missing(self) -> str | None:
+        lacking = [name for name in BINARIES if binary(name) is None]
+        if lacking:
+            return (f"Weave Net's {' and '.join(lacking)} not found in NETCONFORM_WEAVE_DIR or on PATH: setup.sh "
+                    "installs both from a shared/weave directory beside the checkout; elsewhere take them "
+                    "from the weaveworks/weave:2.8.1 image (/home/weave) and set NETCONFORM_WEAVE_DIR")
+        return None
+
+    def validate(self, topo) -> list[tuple[str, str]]:
+        return [(f"hosts.{h.name}.subnet", f"{topo.bridge_subnet(h.name)} overlaps Weave Net's allocation range "
+                                           f"{RANGE}; allowed: a subnet outside it (the engine's bridge)")
+                for h in topo.hosts if topo.bridge_subnet(h.name).overlaps(RANGE)]
+
+    def neighbour_routes(self, topo):
+        """The engines' bridges as any scheme's, and Weave's range via the first host: a neighbour
+        that routes to it reaches what Weave lets through, not what a missing route stops."""
+        return [*super().neighbour_routes(topo), (RANGE, topo.hosts[0].name)]
+
+    def bridge_plan(self, topo, host):
+        """The engine's own bridge keeps the LAN's MTU: Weave's is not the engine's."""
+        return replace(super().bridge_plan(topo, host), mtu=1500)
+
+    def addressing(self, topo, host):
+        return None  # Weave's IPAM chooses, from its share of the range (``status``)
+
+    def after_engines(self, site, runtime) -> None:
+        topo = site.topology
+        weaver = binary("weaver")
+        for i, host in enumerate(topo.hosts, start=1):
+            work = f"/run/lab/weave/{host.name}"
+            peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts if h.name != host.name)
+            script = (f"mount -t sysfs sysfs /sys && mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
+                      f"CHECKPOINT_DISABLE=1 exec {weaver} --docker-api= --no-dns --no-discovery "
+                      f"--name 02:00:00:00:{i // 256:02x}:{i % 256:02x} --nickname {host.name} "
+                      f"--http-addr {HTTP} --status-addr 127.0.0.1:6782 --ipalloc-range {RANGE} "
+                      f"--ipalloc-init consensus={len(topo.hosts)} --datapath datapath "
+                      f"--db-prefix {work}/weave {peers}")
+            site.hosts[host.name].spawn(["unshare", "-m", "sh", "-c", script], f"/run/lab/weave-{host.name}.log")
+        for host in topo.hosts:
+            self._wait_connected(site, host.name, len(topo.hosts) - 1)
+
+    def _wait_connected(self, site, host: str, peers: int, timeout: float = 30) -> None:
+        """Until weaver on ``host`` has an established connection to every other peer."""
+        deadline, said = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            said = self._get(site, host, "/status/connections")
+            if said.count("established") >= peers:
+                return
+            time.sleep(0.2)
+        log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()
+        raise RuntimeError(f"weave on {host}: {said.count('established')} of {peers} connections established "
+                           f"after {timeout:.0f} s ({said.strip() or 'no answer'}); weaver's last words: {log}")
+
+    def after_container(self, site, node) -> None:
+        if site.topology.container(node.name).mode != "bridge":
+            return
+        conf = json.dumps({"cniVersion": "0.3.0", "name": "weave", "type": "weave-net"})
+        env = (f"CNI_COMMAND=ADD CNI_CONTAINERID={node.id} CNI_NETNS=/proc/{node.pid}/ns/net CNI_IFNAME=ethwe "
+               f"CNI_PATH=/nonexistent WEAVE_HTTP_ADDR={HTTP}")
+        done = site.hosts[node.host].exec(["sh", "-c", f"{env} {binary('weaveutil')} cni-net"], input=conf)
+        done.check(f"attaching {node.name} to weave (weaveutil cni-net)")
+        address = json.loads(done.stdout)["ips"][0]["address"].split("/")[0]
+        node.attached[self.network] = address
+
+    def realised_in(self, site, version) -> str:
+        """weaver's own account, per host: connections (sleeve or fastdp, MTU), IPAM's split."""
+        parts = []
+        for host in site.topology.hosts:
+            connections = re.findall(r"(established|pending|failed)\s+(sleeve|fastdp)\S*.*?mtu=(\d+)",
+                                     self._get(site, host.name, "/status/connections"))
+            ipam = self._get(site, host.name, "/status/ipam").strip().splitlines()
+            mine = next((line for line in ipam if f"({host.name})" in line), "?")
+            parts.append(f"{host.name}: " + ", ".join(f"{kind} {state} mtu {mtu}" for state, kind, mtu in connections)
+                         + f"; IPAM {' '.join(mine.split())}")
+        version_line = self._get(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
+        return (f"Weave Net router ({' '.join(version_line[0].split()) if version_line else 'version ?'}), "
+                f"containers attached with weaveutil cni-net; " + " | ".join(parts))
+
+    @staticmethod
+    def _get(site, host: str, path: str) -> str:
+        return site.hosts[host].exec(["wget", "-qO-", f"http://{HTTP}{path}"], timeout=10).stdout

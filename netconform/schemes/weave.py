@@ -4,7 +4,7 @@ Per host, in its network namespace: ``weaver`` with a mount namespace of its
 own (``/sys`` remounted: it reads ``/sys/class/net``), its own working
 directory (``/run/lab/weave/HOST``, with ``weaver.pid``) and database, ``CHECKPOINT_DISABLE=1`` (no version check), a peer
 name of its own (weaver derives one from a MAC address it reads, which
-every lab host would share), the other hosts' underlay addresses as peers,
+every lab host would share), the underlay addresses of the hosts started before it as peers,
 and ``--ipalloc-range`` split between the peers by Weave's own consensus.
 weaver makes the ``weave`` bridge and its own iptables rules (in front of
 the engine's).  Without the kernel's openvswitch module (this machine)
@@ -97,7 +97,9 @@ class WeaveNet(Scheme):
         weaver = binary("weaver")
         for i, host in enumerate(topo.hosts, start=1):
             work = f"/run/lab/weave/{host.name}"
-            peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts if h.name != host.name)
+            # The hosts started before it, as users launch Weave one host after the other: two
+            # routers dialling each other at once can leave a connection "pending" for long.
+            peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts[:i - 1])
             script = (f"mount -t sysfs sysfs /sys && mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
                       f"CHECKPOINT_DISABLE=1 exec {weaver} --docker-api= --no-dns --no-discovery "
                       f"--name 02:00:00:00:{i // 256:02x}:{i % 256:02x} --nickname {host.name} "
@@ -108,12 +110,13 @@ class WeaveNet(Scheme):
         for host in topo.hosts:
             self._wait_connected(site, host.name, len(topo.hosts) - 1)
 
-    def _wait_connected(self, site, host: str, peers: int, timeout: float = 30) -> None:
-        """Until weaver on ``host`` has an established connection to every other peer."""
+    def _wait_connected(self, site, host: str, peers: int, timeout: float = 60) -> None:
+        """Until weaver on ``host`` has an established connection to every other peer (the others
+        found through Weave's own gossip)."""
         deadline, said = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
             said = self._get(site, host, "/status/connections")
-            if said.count("established") >= peers:
+            if len(set(re.findall(r"established\s+\S+\s+(\S+)", said))) >= peers:
                 return
             time.sleep(0.2)
         log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()

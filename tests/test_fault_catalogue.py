@@ -34,7 +34,7 @@ def test_the_shipped_catalogue_covers_every_scheme_twice_and_every_check():
                         "test_bridge_addressing", "test_underlay_carries_the_scheme", "test_path_mtu"}
     # Every branch of the wire check: GRE, each UDP port, plain, and hosts-only.
     wire = {f.message for f in catalogue.faults if f.check == "test_underlay_carries_the_scheme"}
-    assert {"inside gre carrying Ethernet", "inside udp/6784", "inside udp/4789 id 42", "plain echo requests",
+    assert {"inside gre carrying Ethernet", "inside udp/6783", "inside udp/4789 id 42", "plain echo requests",
             "container addresses on the wire"} <= wire
 
 

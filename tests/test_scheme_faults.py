@@ -135,15 +135,16 @@ def test_wire_reports_gre_tunnels_turned_into_vxlan(live_lab):
     assert f"198.18.0.1 > 198.18.0.2 udp/4789 id 0 [{live['c1']} > {live['c2']} icmp]" in problems[0]
 
 
-def test_wire_reports_weave_sleeve_and_its_loss(live_lab):
+def test_wire_reports_weave_sleeve_lost_on_the_way_out(live_lab):
     """weave: the trigger is found inside Weave's sleeve (UDP 6783) between the hosts' addresses;
-    with h2 dropping sleeve datagrams the trigger fails and the check says so."""
+    with h1 dropping its own sleeve datagrams on the way out, the check says none was there."""
     lab = live_lab("weave")
     assert not path.wire(lab)
-    lab.hosts["h2"].exec(["iptables", "-I", "INPUT", "-p", "udp", "--dport", "6783", "-j", "DROP"]).check()
+    lab.hosts["h1"].exec(["iptables", "-I", "OUTPUT", "-p", "udp", "--dport", "6783", "-j", "DROP"]).check()
     problems, live = path.wire(lab), addresses(lab)
-    assert problems and problems[0].startswith("c1 -> c2 on the underlay: the trigger failed"), problems
-    assert any(f"inside udp/6783 from 198.18.0.1 to 198.18.0.2, found 0" in p for p in problems), problems
+    assert problems[0].startswith("c1 -> c2 on the underlay: the trigger failed"), problems
+    assert problems[1].startswith(f"c1 -> c2 on the underlay: expected 3 echo requests {live['c1']} > {live['c2']} "
+                                  "inside udp/6783 from 198.18.0.1 to 198.18.0.2, found 0"), problems
 
 
 def test_wire_reports_container_traffic_masqueraded_between_hosts(live_lab):

@@ -94,8 +94,8 @@ class WeaveNet(Scheme):
 
     def after_engines(self, site, runtime) -> None:
         topo = site.topology
-        weaver = binary("weaver")
         for i, host in enumerate(topo.hosts, start=1):
+            weaver = site.hosts[host.name].install(Path(binary("weaver")))  # static: copied to a VM as is
             work = f"/run/lab/weave/{host.name}"
             # The hosts started before it, as users launch Weave one host after the other: two
             # routers dialling each other at once can leave a connection "pending" for long.
@@ -129,7 +129,8 @@ class WeaveNet(Scheme):
         conf = json.dumps({"cniVersion": "0.3.0", "name": "weave", "type": "weave-net"})
         env = (f"CNI_COMMAND=ADD CNI_CONTAINERID={node.id} CNI_NETNS=/proc/{node.pid}/ns/net CNI_IFNAME=ethwe "
                f"CNI_PATH=/nonexistent WEAVE_HTTP_ADDR={HTTP}")
-        done = site.hosts[node.host].exec(["sh", "-c", f"{env} {binary('weaveutil')} cni-net"], input=conf)
+        weaveutil = site.hosts[node.host].install(Path(binary("weaveutil")))
+        done = site.hosts[node.host].exec(["sh", "-c", f"{env} {weaveutil} cni-net"], input=conf)
         done.check(f"attaching {node.name} to weave (weaveutil cni-net)")
         address = json.loads(done.stdout)["ips"][0]["address"].split("/")[0]
         node.attached[self.network] = address

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from netconform import skips
-from netconform.checks import assert_none, nat, stacks
+from netconform.checks import assert_none, ipam, nat, stacks
 from netconform.deviations import excuse, explaining, probe_seen
 from netconform.expect import Probe
 from netconform.measure import run_probes
@@ -20,6 +20,13 @@ def test_bridge_addressing(lab):
         pytest.skip(skips.selection(f"{lab.id}: no bridged container has an address plan to check "
                                     f"(scheme {lab.topology.scheme} plans none)"))
     assert_none(stacks.bridge_addressing(lab))
+
+
+@pytest.mark.requires("scheme:weave")
+def test_weave_ipam_addresses(lab):
+    """Weave's IPAM: each container's address is the one its host's router allocated to it, from
+    that router's share of the range, and no other container's (weaver's /ip and /report)."""
+    assert_none(ipam.weave_ipam(lab))
 
 
 def test_ping_runs_with_the_engines_default_capabilities(lab):

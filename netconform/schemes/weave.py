@@ -115,7 +115,7 @@ class WeaveNet(Scheme):
         found through Weave's own gossip)."""
         deadline, said = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
-            said = self._get(site, host, "/status/connections")
+            said = self.api(site, host, "/status/connections")
             if len(set(re.findall(r"established\s+\S+\s+(\S+)", said))) >= peers:
                 return
             time.sleep(0.2)
@@ -140,15 +140,18 @@ class WeaveNet(Scheme):
         parts = []
         for host in site.topology.hosts:
             connections = re.findall(r"(established|pending|failed)\s+(sleeve|fastdp)\S*.*?mtu=(\d+)",
-                                     self._get(site, host.name, "/status/connections"))
-            ipam = self._get(site, host.name, "/status/ipam").strip().splitlines()
+                                     self.api(site, host.name, "/status/connections"))
+            ipam = self.api(site, host.name, "/status/ipam").strip().splitlines()
             mine = next((line for line in ipam if f"({host.name})" in line), "?")
             parts.append(f"{host.name}: " + ", ".join(f"{kind} {state} mtu {mtu}" for state, kind, mtu in connections)
                          + f"; IPAM {' '.join(mine.split())}")
-        version_line = self._get(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
+        version_line = self.api(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
         return (f"Weave Net router ({' '.join(version_line[0].split()) if version_line else 'version ?'}), "
                 f"containers attached with weaveutil cni-net; " + " | ".join(parts))
 
     @staticmethod
-    def _get(site, host: str, path: str) -> str:
-        return site.hosts[host].exec(["wget", "-qO-", f"http://{HTTP}{path}"], timeout=10).stdout
+    def api(site, host: str, path: str) -> str:
+        """What weaver on ``host`` answers at ``path`` (JSON where it has it: ``/report`` gives
+        JSON only to a client that asks for it)."""
+        return site.hosts[host].exec(["wget", "-qO-", "--header=Accept: application/json", f"http://{HTTP}{path}"],
+                                     timeout=10).stdout

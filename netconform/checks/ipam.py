@@ -1,0 +1,66 @@
+"""Weave Net's IPAM, checked against weaver's own account of it.
+
+Weave promises that every container it attaches gets an address its IPAM
+allocated, from the share of the range its own host's router owns (the
+ring ``/report`` shows, split by Weave's consensus), and that no two
+containers share one.  The check compares what each container really has
+on ``ethwe`` with what the routers say they handed out (``/ip``: owned
+addresses by container ID) and where (``/report``: the ring's entries),
+so an address given by hand, taken twice, or from another host's share
+turns it red, naming the container.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from ..lab import Lab
+
+IFNAME = "ethwe"  # the interface Weave's CNI plugin gives a container
+
+
+def _shares(report: dict) -> list[tuple[ipaddress.IPv4Address, int, str]]:
+    """(first address, size, owner's nickname) of each entry of the IPAM ring."""
+    return [(ipaddress.IPv4Address(e["Token"]), int(e["Size"]), e["Nickname"])
+            for e in (report.get("IPAM") or {}).get("Entries") or []]
+
+
+def owner(shares, address: ipaddress.IPv4Address) -> str | None:
+    """The nickname of the router whose share of the ring holds ``address``."""
+    return next((nick for first, size, nick in shares if first <= address < first + size), None)
+
+
+def weave_ipam(lab: Lab) -> list[str]:
+    """Each Weave-attached container's ``ethwe`` address: allocated to it by its host's router,
+    inside that router's share, held by no other container."""
+    problems, holders, api = [], {}, lab.scheme.api
+    for host in lab.topology.hosts:
+        shares = _shares(json.loads(api(lab.site, host.name, "/report") or "{}"))
+        owned = {m["containerid"]: m["addrs"] for m in
+                 json.loads(api(lab.site, host.name, "/ip") or "{}").get("owned") or []}
+        for spec in lab.topology.containers:
+            if spec.host != host.name or spec.name not in lab.containers:
+                continue
+            node = lab.containers[spec.name]
+            if lab.scheme.network not in node.attached:
+                continue
+            given = [str(ipaddress.IPv4Interface(a).ip) for a in owned.get(node.id, [])]
+            wire = node.exec(["busybox", "ip", "-o", "-4", "addr", "show", "dev", IFNAME]).stdout.split()
+            has = [str(ipaddress.IPv4Interface(w).ip) for w in wire[3:4]]
+            if not given:
+                problems.append(f"{spec.name}: {host.name}'s router holds no address for it (weaver /ip); "
+                                f"{IFNAME} has {has or 'none'}")
+                continue
+            if has != given[:1]:
+                problems.append(f"{spec.name}: {IFNAME} has {has or 'no address'}, not the address Weave's IPAM "
+                                f"allocated to it ({given[0]}, weaver /ip on {host.name})")
+            for address in has:
+                held_by = owner(shares, ipaddress.IPv4Address(address))
+                if held_by != host.name:
+                    problems.append(f"{spec.name}: {address} is in {held_by or 'no router'}'s share of the ring, "
+                                    f"not {host.name}'s (weaver /report on {host.name})")
+                holders.setdefault(address, []).append(spec.name)
+    problems += [f"{' and '.join(names)} both have {address} on {IFNAME}"
+                 for address, names in holders.items() if len(names) > 1]
+    return problems

@@ -103,7 +103,8 @@ class Lab:
                 self.hosts[host.name].exec(["sh", "-c", hostprofile.script(chosen)]).check(
                     f"host settings of {host.name} (hostprofile.PROFILE, {self.runtime.name}'s prerequisites, "
                     f"the topology's sysctl)")
-        self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id)
+        self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id,
+                         planned=self.runtime.recording is not None)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
         hosts = len(self.topology.hosts)
         self._told(f"{hosts} host{'s' * (hosts != 1)} up on {self.provider_name}", self.phases.sandbox + self.phases.hosts)

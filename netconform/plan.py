@@ -44,6 +44,9 @@ class PlanNode:
     def socket(self, path: str, timeout: float = 30) -> Path:
         return Path(path)
 
+    def install(self, local: Path) -> str:
+        return str(local)  # as the netns provider runs it: in place
+
     def read(self, path: str) -> str:
         return ""
 

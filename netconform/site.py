@@ -24,6 +24,7 @@ class Site:
     hosts: Mapping[str, HostNode] = field(repr=False)  # every host by name, and ext
     local_kernel: bool  # the hosts run this machine's kernel and binaries (the netns provider)
     run_id: str  # names what the run owns (cgroups)
+    planned: bool = False  # a dry run (plan.py): commands are written down, none answers
 
     @property
     def ext(self) -> HostNode:

@@ -2,7 +2,8 @@
 
 Links, addresses and routes (read with pyroute2), the iptables ruleset,
 named network namespaces, mounts under /run and /etc, cgroup directories a
-run could leave, and lab daemons still running.  Two snapshots of a clean
+run could leave, files in /dev/shm (Podman's lock table), and lab daemons
+still running.  Two snapshots of a clean
 run are equal.
 """
 
@@ -29,6 +30,7 @@ class Snapshot:
     netns: tuple[str, ...]
     mounts: frozenset
     cgroups: frozenset
+    shm: frozenset
     daemons: frozenset
 
     def diff(self, other: Snapshot) -> dict[str, tuple]:
@@ -57,9 +59,10 @@ def take() -> Snapshot:
     # given a parent of ours).
     cgroups = frozenset(str(p) for pattern in ("*/netconform-*", "*/libpod_parent")
                         for p in Path("/sys/fs/cgroup").glob(pattern))
+    shm = frozenset(p.name for p in Path("/dev/shm").iterdir())
     daemons = frozenset(f"{p.name}:{comm}" for p in Path("/proc").iterdir() if p.name.isdigit()
                         for comm in [_comm(p)] if comm in DAEMONS)
-    return Snapshot(links, addresses, routes, rules, netns, mounts, cgroups, daemons)
+    return Snapshot(links, addresses, routes, rules, netns, mounts, cgroups, shm, daemons)
 
 
 def _comm(proc: Path) -> str:

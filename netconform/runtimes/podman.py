@@ -49,7 +49,10 @@ DEFAULT_NETWORK = "podman"  # Podman's name for its default bridge network (Dock
 TOOLS = ("podman", "/usr/lib/podman/netavark", "/usr/lib/podman/aardvark-dns", "catatonit", "iptables")
 PACKAGES = ("podman", "netavark", "aardvark-dns", "catatonit")
 READY_TIMEOUT = 30
-PRIVATE_RUN = ("/run/containers", "/run/libpod")  # fixed paths Podman and netavark keep state in
+# Fixed paths Podman and netavark keep state in, each host's own: /dev/shm holds libpod_lock, the
+# machine-wide table of container locks (2048), which a lab torn down without "podman rm" would
+# otherwise leave taken until every podman on the machine fails to create a container.
+PRIVATE_RUN = ("/run/containers", "/run/libpod", "/dev/shm")
 LACKS = {
     "link": "Podman has no --link (podman run: unknown flag: --link); names come from a network "
             "with DNS instead",

@@ -58,7 +58,7 @@ RELEASE_TOOLS = ("usr/bin/ovs-vsctl", "usr/bin/ovs-ofctl", "usr/bin/ovs-appctl",
 def release_ovs(suite: str) -> Tuning:
     """A Debian release's Open vSwitch, unpacked once into the cache: a ``bin/`` of scripts that
     run each tool under the release's own loader and libraries, and the release's schema."""
-    apt = Apt(engines_root() / "apt" / suite, suite)
+    apt = Apt(engines_root() / "apt" / suite, (suite,))
     apt.update()
     versions = tuple((p, apt.candidate(p)) for p in RELEASE_PACKAGES)
     build = cache_dir() / "ovs" / f"{suite}-{versions[0][1]}"

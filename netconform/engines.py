@@ -1,16 +1,21 @@
-"""Docker engine builds: the dockerd on PATH, or a Debian release's packages fetched into a cache.
+"""Engine builds: the engine on PATH, or a Debian release's packages fetched into a cache.
 
-Users run Docker 20.10, 26 and 28; what they need before an upgrade is what
-changes in their networking.  ``fetch`` gets a release's engine (docker.io,
-containerd, runc, tini) with apt as a download only, through a private
+Users run Docker 20.10, 26 and 28 and Podman 4.3 to 6.1; what they need
+before an upgrade is what changes in their networking.  ``fetch`` gets a
+release's engine (a runtime's ``Recipe``: Docker's dockerd, containerd, runc
+and tini; Podman's podman, netavark, aardvark-dns, conmon, crun, nft and
+the libraries they need) with apt as a download only, through a private
 sources list and state directory per release, so the machine's apt
 configuration and installed packages are never touched, then unpacks the
 packages with ``dpkg-deb -x`` into ``~/.cache/netconform/engines/NAME/KEY``
 where KEY is a digest of the package versions.  A ``bin/`` directory there
-holds the tools a lab's dockerd finds first on its PATH; a tool the
-release built against a newer C library than this machine's (trixie's runc
-needs GLIBC_2.38 on Debian 12) is replaced by the system's own, and the
-manifest says so, for the reports.
+holds the tools a lab's engine finds first on its PATH.  A tool the release
+built against a newer C library than this machine's is, for Docker,
+replaced by the system's own (trixie's runc needs GLIBC_2.38 on Debian 12);
+for Podman, whose own binaries cannot be swapped, a copy is relinked to the
+release's own loader and libraries (``patchelf``: a loader wrapper breaks
+Podman, which re-executes /proc/self/exe).  The manifest says which, for
+the reports.
 """
 
 from __future__ import annotations
@@ -27,12 +32,37 @@ from pathlib import Path
 from .image import cache_dir
 
 SYSTEM = "system"
-PACKAGES = ("docker.io", "containerd", "runc", "tini")
-# The tools a lab's dockerd runs, and where Debian's packages put them (releases differ).
-TOOLS = {"dockerd": ("usr/sbin/dockerd",), "docker-proxy": ("usr/sbin/docker-proxy",),
-         "containerd": ("usr/bin/containerd",),
-         "containerd-shim-runc-v2": ("usr/bin/containerd-shim-runc-v2",),
-         "runc": ("usr/sbin/runc",), "docker-init": ("usr/bin/docker-init", "usr/bin/tini-static")}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a runtime's build is made of, and how it is checked."""
+
+    packages: tuple[str, ...]
+    tools: dict[str, tuple[str, ...]]  # the tools its engine runs, and where Debian's packages put them
+    version: tuple[str, ...]  # the tool and arguments whose output names the release's version
+    relink: bool  # a tool built for a newer C library runs on the release's loader (else: the system's tool)
+
+
+RECIPES = {
+    "docker": Recipe(("docker.io", "containerd", "runc", "tini"),
+                     {"dockerd": ("usr/sbin/dockerd",), "docker-proxy": ("usr/sbin/docker-proxy",),
+                      "containerd": ("usr/bin/containerd",),
+                      "containerd-shim-runc-v2": ("usr/bin/containerd-shim-runc-v2",),
+                      "runc": ("usr/sbin/runc",), "docker-init": ("usr/bin/docker-init", "usr/bin/tini-static")},
+                     ("dockerd", "--version"), relink=False),
+    # With the libraries these depend on, as the release names them (``Apt.libraries``); libc6
+    # brings the release's loader.
+    "podman": Recipe(("podman", "netavark", "aardvark-dns", "conmon", "crun", "catatonit",
+                      "golang-github-containers-common", "nftables"),
+                     {"podman": ("usr/bin/podman",), "conmon": ("usr/bin/conmon",), "crun": ("usr/bin/crun",),
+                      "netavark": ("usr/lib/podman/netavark", "usr/libexec/podman/netavark"),
+                      "aardvark-dns": ("usr/lib/podman/aardvark-dns", "usr/libexec/podman/aardvark-dns"),
+                      "rootlessport": ("usr/lib/podman/rootlessport", "usr/libexec/podman/rootlessport"),
+                      "catatonit": ("usr/bin/catatonit", "usr/libexec/podman/catatonit"),
+                      "nft": ("usr/sbin/nft",)},
+                     ("podman", "--version"), relink=True),
+}
 MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
@@ -83,12 +113,21 @@ class Release:
     suite: str  # the Debian suite that ships it
     distro: str  # for people: Debian 13
     version: str  # the engine version the suite ships, MAJOR.MINOR
+    runtime: str = "docker"
+    pin: str = ""  # a suite above ``suite`` whose version of a package wins where it has one (experimental)
+
+    @property
+    def recipe(self) -> Recipe:
+        return RECIPES[self.runtime]
 
 
 RELEASES = {r.name: r for r in (
     Release("docker-20.10", "bookworm", "Debian 12", "20.10"),
     Release("docker-26.1", "trixie", "Debian 13", "26.1"),
     Release("docker-28.5", "sid", "Debian unstable", "28.5"),
+    Release("podman-5.4", "trixie", "Debian 13", "5.4", "podman"),
+    Release("podman-5.8", "sid", "Debian unstable", "5.8", "podman"),
+    Release("podman-6.1", "sid", "Debian experimental", "6.1", "podman", pin="experimental"),
 )}
 CHOICES = (SYSTEM, *RELEASES)
 
@@ -98,10 +137,13 @@ class Substitute:
     """A release's tool that cannot run here, and the system's tool used instead."""
 
     tool: str
-    used: str  # the system tool's path
-    reason: str  # why the release's own could not run
+    used: str  # the system tool's path, or the relinked copy's
+    reason: str  # why the release's own could not run as it is
+    relinked: bool = False  # the release's own tool, on the release's loader and libraries
 
     def __str__(self) -> str:
+        if self.relinked:
+            return f"{self.tool} relinked to the release's own loader and libraries ({self.used}): {self.reason}"
         return f"system {self.tool} ({self.used}): the release's {self.reason}"
 
 
@@ -129,7 +171,8 @@ class EngineBuild:
                 "--init-path", str(self.bindir / "docker-init")]
 
     def missing(self) -> str | None:
-        if self.bindir is not None and not (self.bindir / "dockerd").exists():
+        release = RELEASES.get(self.name)
+        if self.bindir is not None and not (self.bindir / (release.recipe.version[0] if release else "dockerd")).exists():
             return f"engine {self.name} is not fetched: run `netconform engines fetch {self.name}`"
         return None
 
@@ -180,7 +223,8 @@ def resolve(name: str) -> EngineBuild:
 def fetch(name: str, log=print) -> EngineBuild:
     """Download and unpack a release's engine packages (cached by their versions)."""
     release = RELEASES[name]
-    apt = Apt(root() / "apt" / release.suite, release.suite)
+    suites = (release.suite, release.pin) if release.pin else (release.suite,)
+    apt = Apt(root() / "apt" / "+".join(suites), suites)
     try:
         apt.update()
     except RuntimeError as err:  # offline: a build fetched before still serves
@@ -189,15 +233,17 @@ def fetch(name: str, log=print) -> EngineBuild:
             raise
         log(f"{name}: could not refresh the package lists ({err}); using the build fetched before")
         return cached
-    versions = tuple((p, apt.candidate(p)) for p in PACKAGES)
+    versions = tuple((p, apt.candidate(p, release.pin)) for p in release.recipe.packages)
+    if release.recipe.relink:  # the build runs on its own libraries: fetch them too
+        versions += tuple((p, apt.candidate(p, release.pin)) for p in apt.libraries(versions))
     key = hashlib.sha256(repr(versions).encode()).hexdigest()[:10]
-    build = root() / name / f"{dict(versions)['docker.io']}-{key}"
+    build = root() / name / f"{versions[0][1]}-{key}"
     if not (build / "engine.json").exists():
-        log(f"{name}: fetching {', '.join(f'{p}={v}' for p, v in versions)} from Debian {release.suite}")
+        log(f"{name}: fetching {', '.join(f'{p}={v}' for p, v in versions)} from Debian {'+'.join(suites)}")
         shutil.rmtree(build, ignore_errors=True)
         for deb in apt.download(versions, build / "debs"):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(build / "root")], check=True)
-        substitutes = _link_tools(build)
+        substitutes = _link_tools(build, release.recipe)
         (build / "engine.json").write_text(json.dumps(
             {"name": name, "packages": versions, "substitutes": [s.__dict__ for s in substitutes]}, indent=1))
         shutil.rmtree(build / "debs")
@@ -205,31 +251,59 @@ def fetch(name: str, log=print) -> EngineBuild:
     current.unlink(missing_ok=True)
     current.symlink_to(build.name)
     engine = resolve(name)
-    reported = subprocess.run([str(engine.bindir / "dockerd"), "--version"], capture_output=True,
-                              text=True).stdout.strip()
-    if release.version not in reported:
-        raise RuntimeError(f"{name}: {build} runs {reported!r}, not Docker {release.version}")
+    tool, *args = release.recipe.version
+    said = subprocess.run([str(engine.bindir / tool), *args], capture_output=True, text=True)
+    if release.version not in said.stdout:
+        raise RuntimeError(f"{name}: {build} runs {(said.stdout + said.stderr).strip()!r}, "
+                           f"not {release.runtime} {release.version}")
     return engine
 
 
-def _link_tools(build: Path) -> list[Substitute]:
-    """``bin/`` with the release's tools, or the system's where the release's cannot run here."""
+def _link_tools(build: Path, recipe: Recipe) -> list[Substitute]:
+    """``bin/`` with the release's tools; where one cannot run here, the system's (Docker) or a
+    copy relinked to the release's own loader and libraries (Podman)."""
     bindir = build / "bin"
     bindir.mkdir()
     substitutes = []
-    for tool, places in TOOLS.items():
+    for tool, places in recipe.tools.items():
         own = next((build / "root" / p for p in places if (build / "root" / p).exists()),
                    build / "root" / places[0])
         problem = _cannot_run(own)
-        if problem is None:
+        if recipe.relink and own.exists() and _dynamic(own):
+            # Every dynamic tool of such a build, not only those that fail: one that loads would
+            # otherwise run on this machine's older libraries (nft on Debian 12's libnftables).
+            _relink(build / "root", own, bindir / tool)
+            substitutes.append(Substitute(tool, str(bindir / tool), problem or "runs on its release's libraries",
+                                          relinked=True))
+        elif problem is None:
             (bindir / tool).symlink_to(own)
-            continue
-        system = shutil.which(tool)
-        if system is None:
+        elif (system := shutil.which(tool)) is not None:
+            (bindir / tool).symlink_to(system)
+            substitutes.append(Substitute(tool, system, problem))
+        else:
             raise RuntimeError(f"{own}: {problem}, and this machine has no {tool} to use instead")
-        (bindir / tool).symlink_to(system)
-        substitutes.append(Substitute(tool, system, problem))
     return substitutes
+
+
+LOADER = "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"  # where Debian's libc6 puts it (13 and later)
+LIBDIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu")
+
+
+def _dynamic(binary: Path) -> bool:
+    return subprocess.run(["patchelf", "--print-interpreter", str(binary)], capture_output=True).returncode == 0
+
+
+def _relink(tree: Path, own: Path, copy: Path) -> None:
+    """A copy of ``own`` that runs on the release's loader and finds its libraries in ``tree``
+    first (a forced RPATH, so libraries loaded by libraries resolve there too)."""
+    loader = next((tree / p for p in (LOADER, "lib64/ld-linux-x86-64.so.2") if (tree / p).exists()), None)
+    if loader is None:
+        raise RuntimeError(f"{own} needs its release's C library, and the release's libc6 has no loader at {LOADER}")
+    shutil.copy2(own, copy)
+    done = subprocess.run(["patchelf", "--set-interpreter", str(loader), "--force-rpath", "--set-rpath",
+                           ":".join(str(tree / d) for d in LIBDIRS), str(copy)], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"patchelf could not relink {own}: {done.stderr.strip()}")
 
 
 def _cannot_run(binary: Path) -> str | None:
@@ -246,10 +320,14 @@ def _cannot_run(binary: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Apt:
-    """apt-get with a private sources list, lists and cache: one Debian suite, download only."""
+    """apt-get with a private sources list, lists and cache: Debian suites, download only."""
 
     dir: Path
-    suite: str
+    suites: tuple[str, ...]
+
+    @property
+    def suite(self) -> str:
+        return "+".join(self.suites)
 
     def _options(self) -> list[str]:
         return ["-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={self.dir}/parts",
@@ -259,13 +337,37 @@ class Apt:
     def update(self) -> None:
         for sub in ("parts", "lists/partial", "cache/archives/partial"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        (self.dir / "parts" / f"{self.suite}.sources").write_text(
-            f"Types: deb\nURIs: {MIRROR}\nSuites: {self.suite}\nComponents: main\nSigned-By: {KEYRING}\n")
+        for old in (self.dir / "parts").glob("*.sources"):
+            old.unlink()
+        (self.dir / "parts" / "debian.sources").write_text(
+            f"Types: deb\nURIs: {MIRROR}\nSuites: {' '.join(self.suites)}\nComponents: main\nSigned-By: {KEYRING}\n")
         self._run("apt-get", "-qq", "update")
 
-    def candidate(self, package: str) -> str:
+    def candidate(self, package: str, pin: str = "") -> str:
+        """The version apt would take, or the ``pin`` suite's where it has the package (apt takes
+        experimental's only when asked)."""
+        if pin:
+            for line in self._run("apt-cache", "madison", package).stdout.splitlines():
+                fields = [f.strip() for f in line.split("|")]
+                if len(fields) == 3 and f" {pin}/" in f" {fields[2]}":
+                    return fields[1]
         shown = self._run("apt-cache", "show", "--no-all-versions", package).stdout
         return next(line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:"))
+
+    def libraries(self, versions) -> list[str]:
+        """The library packages (lib*, zlib1g) the given (package, version)s depend on, directly
+        or through each other, first alternatives, as the release names them."""
+        found: list[str] = []
+        queue = [f"{p}={v}" for p, v in versions]
+        while queue:
+            shown = self._run("apt-cache", "show", "--no-all-versions", queue.pop()).stdout
+            for field in re.findall(r"^(?:Pre-)?Depends: (.*)$", shown, re.M):
+                for wanted in field.split(","):
+                    name = wanted.split("|")[0].strip().split(" ")[0].split(":")[0]
+                    if re.match(r"^(lib|zlib)", name) and name not in found:
+                        found.append(name)
+                        queue.append(name)
+        return found
 
     def download(self, versions, into: Path) -> list[Path]:
         into.mkdir(parents=True, exist_ok=True)

@@ -89,9 +89,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "topology@netns-podman; --engine picks docker's builds; what a runtime has no "
                          "equivalent for is skipped with its declared reason (docs/runtimes.md)")
     group.addoption("--engine", default=engines.SYSTEM, metavar="NAME[,NAME...]|all",
-                    help="the Docker engine(s) each lab runs: system (the dockerd on PATH, the default) or "
-                         f"{', '.join(engines.RELEASES)} (Debian's packages, see `netconform engines fetch`); "
-                         "'all' runs every topology on each release; ids read topology@netns-docker-28.5")
+                    help="the engine build(s) each lab runs: system (the dockerd or podman on PATH, the "
+                         f"default) or {', '.join(engines.RELEASES)} (Debian's packages, see `netconform "
+                         "engines fetch`), each for its own runtime; 'all' runs every topology on each "
+                         "release of the chosen runtimes; ids read topology@netns-docker-28.5")
     group.addoption("--keep-lab", action="store_true",
                     help="leave each lab up after the run and print how to enter and remove it")
     group.addoption("--list-topologies", action="store_true",
@@ -186,14 +187,17 @@ def _runtimes_and_engines(config: pytest.Config) -> list[tuple[str, str]]:
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
     builds = [r for r in runtimes if registry.implementation("runtime", r).engine_builds]
-    if chosen != [engines.SYSTEM] and not builds:
-        raise pytest.UsageError(f"--engine: {config.option.engine} names Docker builds; with --runtime "
-                                f"{config.option.runtime} allowed: system")
+    stray = [e for e in chosen if e != engines.SYSTEM and engines.RELEASES[e].runtime not in builds]
+    if stray and config.option.engine != "all":
+        allowed = [engines.SYSTEM, *(e for e in engines.RELEASES if engines.RELEASES[e].runtime in builds)]
+        raise pytest.UsageError(f"--engine: {', '.join(stray)} is no build of --runtime {config.option.runtime}; "
+                                f"allowed: {', '.join(allowed)}")
     if chosen != [engines.SYSTEM] and not registry.load("provider", config.option.provider).local_kernel:
         raise pytest.UsageError(f"--engine: {config.option.engine} runs a build from this machine's cache, "
                                 f"which the {config.option.provider} provider's hosts do not have; allowed "
                                 "there: system (their own dockerd)")
-    return [(r, engine) for r in runtimes for engine in (chosen if r in builds else [engines.SYSTEM])]
+    return [(r, engine) for r in runtimes for engine in (chosen if r in builds else [engines.SYSTEM])
+            if engine == engines.SYSTEM or engines.RELEASES[engine].runtime == r]
 
 
 def _fault(config: pytest.Config):

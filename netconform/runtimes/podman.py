@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import image as probe_image
-from ..engines import SYSTEM, EngineBuild
+from ..engines import RELEASES, SYSTEM, EngineBuild, label
 from ..nodes import ContainerNode, HostNode
 from ..result import Result
 from ..sandbox_init import CGROUP_PREFIX
@@ -97,6 +97,26 @@ def _inspect(host: HostNode, podman: tuple[str, ...], name: str) -> ContainerSta
                           endpoints={n: a for n, a in named.items() if a and running}, id=attrs.get("Id", ""))
 
 
+def containers_conf(bindir) -> str:
+    """A fetched build's containers.conf: its own helpers and seccomp profile, not this machine's."""
+    tree = bindir.parent / "root"
+    return f"""[containers]
+seccomp_profile = "{tree}/usr/share/containers/seccomp.json"
+init_path = "{bindir}/catatonit"
+
+[network]
+network_backend = "netavark"
+
+[engine]
+conmon_path = ["{bindir}/conmon"]
+helper_binaries_dir = ["{bindir}"]
+runtime = "crun"
+
+[engine.runtimes]
+crun = ["{bindir}/crun"]
+"""
+
+
 def default_network(plan: BridgePlan) -> dict:
     """Podman's default network definition (``podman.json`` in the network config dir) for a
     scheme's bridge plan: what dockerd's --bip, --bridge, --fixed-cidr and --mtu say."""
@@ -118,18 +138,17 @@ def default_network(plan: BridgePlan) -> dict:
 
 class PodmanRuntime:
     name = "podman"
-    label = "podman"
     lacks = LACKS
     forward_filter = None  # netavark 1.4 leaves FORWARD's policy as it was (ACCEPT in a fresh host)
     nat_dialect = "netavark"
-    engine_builds = False  # the system's podman only
+    engine_builds = True  # --engine picks the build: the system's, or a Debian release's (engines.py)
     host_prerequisites = ()  # netavark loads no br_netfilter and sets no bridge-nf-call-* (measured here)
     flags: frozenset[str] = frozenset()
 
     def __init__(self, build: EngineBuild | None = None) -> None:
-        if build is not None and build.name != SYSTEM:
-            raise ValueError(f"--engine {build.name} is a Docker build; the podman runtime runs the "
-                             "system's podman")
+        if build is not None and build.name != SYSTEM and RELEASES[build.name].runtime != self.name:
+            raise ValueError(f"--engine {build.name} is a {RELEASES[build.name].runtime} build, not podman's")
+        self.build = build or EngineBuild(SYSTEM)
         self.site: Site | None = None
         self.scheme: Scheme | None = None
         self.image: probe_image.Image | None = None
@@ -140,22 +159,38 @@ class PodmanRuntime:
 
     # -- what it is ----------------------------------------------------
 
+    @property
+    def label(self) -> str:
+        """How lab ids name this runtime: ``podman``, or ``podman-5.4`` for a fetched build."""
+        return label(self.name, self.build.name)
+
+    @property
+    def fetched(self) -> bool:
+        return self.build.bindir is not None
+
     def version(self) -> str:
+        if self._version is None and self.build.packages:  # fetched: verified when it was
+            self._version = dict(self.build.packages)["podman"]
         if self._version is None:
             said = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout
             self._version = said.split()[-1] if said.strip() else "unknown"
         return self._version
 
     def facts(self) -> dict[str, str]:
-        packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *PACKAGES],
-                                  capture_output=True, text=True).stdout.split("\n")
-        return {"name": "podman", "version": self.version(),
-                "build": "Debian packages: " + ", ".join(p for p in packages if p),
+        if self.fetched:
+            build = self.build.describe()
+        else:
+            packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *PACKAGES],
+                                      capture_output=True, text=True).stdout.split("\n")
+            build = "Debian packages: " + ", ".join(p for p in packages if p)
+        return {"name": self.build.name if self.fetched else "podman", "version": self.version(), "build": build,
                 "options": "rootful, network backend netavark, cgroupfs, default capabilities "
                            "(no NET_RAW: the prober's ICMP uses a datagram socket)"}
 
     def missing(self) -> str | None:
-        absent = [tool for tool in TOOLS if shutil.which(tool) is None]
+        if self.build.missing():
+            return self.build.missing()
+        absent = [tool for tool in TOOLS if not self.fetched and shutil.which(tool) is None]
         if absent:
             return f"podman runtime needs {', '.join(absent)} here (apt: {' '.join(PACKAGES)})"
         tools = probe_image.missing_tools()
@@ -164,6 +199,8 @@ class PodmanRuntime:
         return None
 
     def missing_on(self, node: HostNode) -> str | None:
+        if self.fetched:  # the build's tools, from this machine's cache (netns hosts only)
+            return None
         probe = "; ".join(f"command -v {tool} >/dev/null || echo {tool}" for tool in TOOLS)
         absent = node.exec(["sh", "-c", probe]).stdout.split()
         if absent:
@@ -179,7 +216,11 @@ class PodmanRuntime:
         """The podman command for ``host``: its own state, in its own mount namespace."""
         root = self.roots[host]
         enter = ("nsenter", f"--mount=/proc/{self.holders[host]}/ns/mnt", "--") if host in self.holders else ()
-        return (*enter, "podman", "--root", f"{root}/storage", "--runroot", f"{root}/run",
+        # A fetched build: its podman, its helpers (conmon, crun, netavark, aardvark-dns, catatonit)
+        # named in a containers.conf of the host's, its nft first on PATH (netavark runs it).
+        build = (("env", f"CONTAINERS_CONF={root}/containers.conf", "PODMAN_IGNORE_CGROUPSV1_WARNING=1",
+                  *self.build.command([str(self.build.bindir / "podman")])) if self.fetched else ("podman",))
+        return (*enter, *build, "--root", f"{root}/storage", "--runroot", f"{root}/run",
                 "--tmpdir", f"{root}/tmp", "--network-config-dir", f"{root}/networks",
                 "--network-backend", "netavark", "--cgroup-manager", "cgroupfs", "--events-backend", "file")
 
@@ -228,6 +269,8 @@ class PodmanRuntime:
         else:
             node.exec(["sh", "-c", "\n".join(script)]).check(f"podman state on {host}")
             node.write(f"{root}/networks/{DEFAULT_NETWORK}.json", network + "\n")
+            if self.fetched:
+                node.write(f"{root}/containers.conf", containers_conf(self.build.bindir))
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             try:
@@ -243,6 +286,10 @@ class PodmanRuntime:
         run directories) and note its PID, by which podman commands enter it."""
         root, node = self.roots[host], self.site.hosts[host]
         mounts = "; ".join(f"mkdir -p {d} && mount -t tmpfs podman-{host} {d}" for d in PRIVATE_RUN)
+        if self.fetched:
+            # Podman 5 with crun refuses this machine's hybrid cgroups while the v2 mount carries a
+            # controller (hugetlb): only this host's mount namespace loses that mount.
+            mounts += "; if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi"
         node.exec(["mkdir", "-p", root]).check(f"mkdir {root}")
         node.spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                     f"set -e; {mounts}; echo $$ > {root}/holder.pid.part; mv {root}/holder.pid.part "

@@ -6,8 +6,9 @@ MASQUERADE, a DNAT to the wrong port ahead of the engine's).  ``walk``
 follows a chain from its start for one packet, in order, through jumps and
 RETURNs (to the calling chain), past non-terminal targets (MARK, LOG), and
 stops at the first terminal one: what the kernel does with the first packet
-of that flow in that table.  Both Docker's and netavark's layouts are
-rules in ``iptables -S`` form, so one walker reads both.
+of that flow in that table.  Docker's and netavark's iptables layouts are
+rules in ``iptables -S`` form, and netavark's nftables table is read into
+that form (``checks/nftables.py``), so one walker reads them all.
 
 Matches it does not know (a module other than the ones engines write in
 their nat rules) are taken to match, so an unknown rule in front of the
@@ -114,6 +115,8 @@ def _match(option: str, value: str, packet: Packet) -> bool | None:
     if option in ("--dst-type", "--src-type"):  # -m addrtype: the packets walked are unicast
         address = packet.dst if option == "--dst-type" else packet.src
         return {"LOCAL": address in packet.local, "UNICAST": True}.get(value, False)
+    if option in ("--ctstate", "--state"):  # the first packet of a flow is NEW
+        return "NEW" in value.upper().split(",")
     if option == "--mark":  # a first packet carries no mark yet
         mark, _, mask = value.partition("/")
         return int(mark, 0) & int(mask or "0xffffffff", 0) == 0
@@ -150,8 +153,8 @@ def walk(lines: list[str], chain: str, packet: Packet, depth: int = 0) -> Step |
             return None
         if rule.target in TERMINAL:
             return Step(rule.target, line, rule.value("--to-destination") or rule.value("--to-source") or "")
-        if rule.target and rule.target.isupper() and any(l.startswith(f"-N {rule.target}") or
-                                                         l.startswith(f"-A {rule.target} ") for l in lines):
+        if rule.target and rule.target not in TERMINAL and any(l.split()[:2] in (["-N", rule.target],
+                                                                                  ["-A", rule.target]) for l in lines):
             found = walk(lines, rule.target, packet, depth + 1)
             if found is not None:
                 return found

@@ -8,13 +8,18 @@ one would miss what an engine wrote with the other and report rules
 missing that are there.  ``rules`` reads both, in ``iptables -S`` form:
 the nft backend's tables, and the legacy backend's where the namespace
 has them loaded (``/proc/net/ip_tables_names``; reading an absent legacy
-table would create it).  Docker 29's own nftables backend (``--firewall-backend``)
-is not offered by the engines netconform runs here.
+table would create it), and the tables engines write natively with nftables
+(netavark's ``inet netavark``: ``checks/nftables.py`` puts them in the same
+form).  Docker 29's own nftables backend (``--firewall-backend``) is not
+offered by the engines netconform runs here.
 """
 
 from __future__ import annotations
 
+import json
+
 from ..nodes import Node
+from . import nftables
 
 
 def rules(node: Node, table: str, chain: str = "") -> list[str]:
@@ -23,7 +28,19 @@ def rules(node: Node, table: str, chain: str = "") -> list[str]:
               f"if grep -qx {table} /proc/net/ip_tables_names 2>/dev/null; then "
               f"iptables-legacy -t {table} -S {chain} 2>/dev/null; fi")
     lines = node.exec(["sh", "-c", script]).stdout.splitlines()
+    for native in nftables.NATIVE:
+        if not chain:
+            lines += nftables.lines(_document(node, native), table)
     return list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
+
+
+def _document(node: Node, native: str) -> dict:
+    """``nft -j list table`` of a native table; empty where the host has no such table (or no nft)."""
+    listed = node.exec(["sh", "-c", f"nft -j list table {native} 2>/dev/null"]).stdout
+    try:
+        return json.loads(listed) if listed.strip() else {}
+    except ValueError:
+        return {}
 
 
 

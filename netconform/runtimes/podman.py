@@ -97,13 +97,16 @@ def _inspect(host: HostNode, podman: tuple[str, ...], name: str) -> ContainerSta
                           endpoints={n: a for n, a in named.items() if a and running}, id=attrs.get("Id", ""))
 
 
-def containers_conf(bindir) -> str:
-    """A fetched build's containers.conf: its own helpers and seccomp profile, not this machine's."""
+def containers_conf(bindir, cgroup2: bool) -> str:
+    """What a fetched build's podman reads after its release's own containers.conf
+    (``CONTAINERS_CONF_OVERRIDE``): its helpers and seccomp profile from the cache, not this
+    machine's; on the cgroup v2 hierarchy of a hybrid host no pids limit (no controller for it)."""
     tree = bindir.parent / "root"
+    limits = "pids_limit = 0\n" if cgroup2 else ""
     return f"""[containers]
 seccomp_profile = "{tree}/usr/share/containers/seccomp.json"
 init_path = "{bindir}/catatonit"
-
+{limits}
 [network]
 network_backend = "netavark"
 
@@ -183,9 +186,16 @@ class PodmanRuntime:
             packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *PACKAGES],
                                       capture_output=True, text=True).stdout.split("\n")
             build = "Debian packages: " + ", ".join(p for p in packages if p)
+        cgroups = (", cgroup v2 mounted in each host's own mount namespace (Podman 6 refuses v1; this "
+                   "machine is hybrid), so no resource limits (pids_limit 0)" if self.cgroup2_only else "")
         return {"name": self.build.name if self.fetched else "podman", "version": self.version(), "build": build,
                 "options": "rootful, network backend netavark, cgroupfs, default capabilities "
-                           "(no NET_RAW: the prober's ICMP uses a datagram socket)"}
+                           f"(no NET_RAW: the prober's ICMP uses a datagram socket){cgroups}"}
+
+    @property
+    def cgroup2_only(self) -> bool:
+        """Podman 6 runs only on cgroup v2 ("Cgroups v1 not supported")."""
+        return self.version().split(".")[0].isdigit() and int(self.version().split(".")[0]) >= 6
 
     def missing(self) -> str | None:
         if self.build.missing():
@@ -218,7 +228,10 @@ class PodmanRuntime:
         enter = ("nsenter", f"--mount=/proc/{self.holders[host]}/ns/mnt", "--") if host in self.holders else ()
         # A fetched build: its podman, its helpers (conmon, crun, netavark, aardvark-dns, catatonit)
         # named in a containers.conf of the host's, its nft first on PATH (netavark runs it).
-        build = (("env", f"CONTAINERS_CONF={root}/containers.conf", "PODMAN_IGNORE_CGROUPSV1_WARNING=1",
+        # The release's own containers.conf (its defaults: default_sysctls, capabilities ...) as
+        # its package installs it, then ours on top for the paths of the build's helpers.
+        build = (("env", f"CONTAINERS_CONF={self.build.bindir.parent}/root/usr/share/containers/containers.conf",
+                  f"CONTAINERS_CONF_OVERRIDE={root}/containers.conf", "PODMAN_IGNORE_CGROUPSV1_WARNING=1",
                   *self.build.command([str(self.build.bindir / "podman")])) if self.fetched else ("podman",))
         return (*enter, *build, "--root", f"{root}/storage", "--runroot", f"{root}/run",
                 "--tmpdir", f"{root}/tmp", "--network-config-dir", f"{root}/networks",
@@ -257,9 +270,11 @@ class PodmanRuntime:
         script = ["set -e", f"mkdir -p {root}/networks"]
         if self.recording is None:
             self._hold_mount_namespace(host)
-        if not plan.made_by_scheme:
-            # As dockerd makes docker0 when it starts, so that a scheme can plug into it before any
-            # container exists (netavark would make it with the first container, and adopts it).
+        if not plan.made_by_scheme and self.scheme.plugs_into_engine_bridge:
+            # As dockerd makes docker0 when it starts, so that the scheme can plug into it before
+            # any container exists.  Otherwise netavark makes it with the first container, as on a
+            # user's host: netavark 1.17 and later adopt a bridge they did not make without
+            # enabling forwarding (measured here; 1.14 enables it either way).
             script += [f"ip link add name {plan.bridge} type bridge",
                        f"ip addr add {plan.gateway} dev {plan.bridge}", f"ip link set {plan.bridge} up"]
         network = json.dumps(default_network(plan), indent=1)
@@ -270,7 +285,7 @@ class PodmanRuntime:
             node.exec(["sh", "-c", "\n".join(script)]).check(f"podman state on {host}")
             node.write(f"{root}/networks/{DEFAULT_NETWORK}.json", network + "\n")
             if self.fetched:
-                node.write(f"{root}/containers.conf", containers_conf(self.build.bindir))
+                node.write(f"{root}/containers.conf", containers_conf(self.build.bindir, self.cgroup2_only))
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             try:
@@ -290,6 +305,9 @@ class PodmanRuntime:
             # Podman 5 with crun refuses this machine's hybrid cgroups while the v2 mount carries a
             # controller (hugetlb): only this host's mount namespace loses that mount.
             mounts += "; if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi"
+            if self.cgroup2_only:  # the one v2 hierarchy over the v1 ones, in this namespace only; the
+                # sandbox removes the run's cgroups in it too (sandbox_init.remove_cgroups)
+                mounts += "; mount -t cgroup2 none /sys/fs/cgroup"
         node.exec(["mkdir", "-p", root]).check(f"mkdir {root}")
         node.spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                     f"set -e; {mounts}; echo $$ > {root}/holder.pid.part; mv {root}/holder.pid.part "

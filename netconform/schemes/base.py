@@ -72,6 +72,9 @@ class Scheme:
     # Whether the scheme rewires the hosts' underlay NICs (enslaves them, puts them in a
     # switch): then host-to-host figures are the scheme's own, not the LAN's (perf.paths).
     moves_underlay = False
+    # Whether the scheme plugs something into the engine's own bridge before any container exists
+    # (a tunnel port): then that bridge must exist once the engine is up, as docker0 does.
+    plugs_into_engine_bridge = False
     # How the scheme was realised, for the report.
     realised = "Docker's default bridge on each host"
     # What packets cross on one host (container to container, to ext, ext to a published port)

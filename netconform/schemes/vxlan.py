@@ -22,6 +22,7 @@ class Vxlan(Scheme):
     promise = Promise(crosses=True, hosts_reach_remote=True, mtu=1500 - VXLAN_OVERHEAD,
                       wire="udp/4789", tunnel_id=42)
     realised = "kernel VXLAN port on docker0, static flood list"
+    plugs_into_engine_bridge = True
     port, device = 4789, "vxlan0"
 
     def missing(self) -> str | None:

@@ -21,8 +21,10 @@ the report records and deviations are matched against.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .topology import Topology
+if TYPE_CHECKING:
+    from .topology import Topology
 
 DEBIAN_SYSCTL = ("Debian 13's linux-sysctl-defaults 4.12.1 (priority important, recommended by systemd), "
                  "/usr/lib/sysctl.d/50-default.conf")

@@ -99,10 +99,11 @@ class Lab:
                 raise Unavailable(reason)
         if self.provider.fresh_hosts:  # before any engine: each host as it is after boot
             for host in self.topology.hosts:
-                chosen = hostprofile.settings(self.topology, host.name, self.runtime.host_prerequisites)
+                chosen = hostprofile.settings(self.topology, host.name,
+                                             (*self.runtime.host_prerequisites, *self.scheme.host_prerequisites))
                 self.hosts[host.name].exec(["sh", "-c", hostprofile.script(chosen)]).check(
-                    f"host settings of {host.name} (hostprofile.PROFILE, {self.runtime.name}'s prerequisites, "
-                    f"the topology's sysctl)")
+                    f"host settings of {host.name} (hostprofile.PROFILE, {self.runtime.name}'s and the scheme's "
+                    f"prerequisites, the topology's sysctl)")
         self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id,
                          planned=self.runtime.recording is not None)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()

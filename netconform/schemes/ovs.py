@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Promise, Scheme, covering
+from .base import BRIDGE_BUILT_FIRST, Promise, Scheme, covering
 
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ethtool")
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
@@ -71,6 +71,7 @@ class OvsGre(Scheme):
     name = "ovs-gre"
     local_datapath = None
     plugs_into_engine_bridge = True  # obr0 is a port of docker0
+    host_prerequisites = BRIDGE_BUILT_FIRST
     description = "Per-host Open vSwitch bridges joined by a full mesh of GRE tunnels."
     moves_underlay = True  # the NIC is a port of the switch br-phy
 

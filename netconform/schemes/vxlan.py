@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from .base import Promise, Scheme, covering, kernel_lacks
+from .base import BRIDGE_BUILT_FIRST, Promise, Scheme, covering, kernel_lacks
 
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
@@ -23,6 +23,7 @@ class Vxlan(Scheme):
                       wire="udp/4789", tunnel_id=42)
     realised = "kernel VXLAN port on docker0, static flood list"
     plugs_into_engine_bridge = True
+    host_prerequisites = BRIDGE_BUILT_FIRST
     port, device = 4789, "vxlan0"
 
     def missing(self) -> str | None:

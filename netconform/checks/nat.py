@@ -13,6 +13,7 @@ import ipaddress
 import shlex
 from dataclasses import dataclass
 
+from ..dialects import DIALECTS
 from ..engines import FEATURES, Version, offers
 from ..expect import network_of
 from ..lab import Lab
@@ -92,22 +93,6 @@ def half_made(lab: Lab, host: str, name: str, before: PortState) -> list[str]:
         problems += [f"{host}: {kind} gained {item}" for item in added]
         problems += [f"{host}: {kind} lost {item}" for item in removed]
     return problems
-
-
-@dataclass(frozen=True)
-class NatDialect:
-    """Where one engine writes its NAT rules, for messages: the walk (``checks/chains.py``) reads
-    every layout the same way, as the kernel applies it."""
-
-    masquerade_where: str
-    dnat_where: str
-
-
-DIALECTS = {
-    "docker": NatDialect("nat POSTROUTING", "nat PREROUTING -> DOCKER"),
-    "netavark": NatDialect("nat POSTROUTING -> NETAVARK-<network>",
-                           "nat PREROUTING -> NETAVARK-HOSTPORT-DNAT -> NETAVARK-DN-<network>"),
-}
 
 
 # Where a modelled packet "leaving" goes: an address beyond every lab network (RFC 5737's

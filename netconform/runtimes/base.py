@@ -91,7 +91,7 @@ class Runtime(Protocol):
     # The filter chain the engine leaves for the user's own forward rules (DOCKER-USER), or None
     # when the engine filters nothing forwarded that it did not make (a scheme adds none then).
     forward_filter: str | None
-    nat_dialect: str  # how its NAT rules read (``checks.nat.DIALECTS``)
+    nat_dialect: str  # how it writes its NAT (``dialects.DIALECTS``)
     engine_builds: bool  # whether --engine picks among its builds (docker), or it runs the system's
     # What the engine itself sets on a host it runs on (a module it loads, a sysctl its daemon
     # writes), which a fresh lab host must be given to behave like a real host running it.

@@ -143,7 +143,6 @@ class PodmanRuntime:
     name = "podman"
     lacks = LACKS
     forward_filter = None  # netavark 1.4 leaves FORWARD's policy as it was (ACCEPT in a fresh host)
-    nat_dialect = "netavark"
     engine_builds = True  # --engine picks the build: the system's, or a Debian release's (engines.py)
     host_prerequisites = ()  # netavark loads no br_netfilter and sets no bridge-nf-call-* (measured here)
     flags: frozenset[str] = frozenset()
@@ -158,6 +157,7 @@ class PodmanRuntime:
         self.roots: dict[str, str] = {}  # host -> its Podman state directory
         self.holders: dict[str, int] = {}  # host -> the PID holding its mount namespace
         self._version: str | None = None
+        self._driver: str | None = None
         self.recording: list[str] | None = None
 
     # -- what it is ----------------------------------------------------
@@ -189,8 +189,27 @@ class PodmanRuntime:
         cgroups = (", cgroup v2 mounted in each host's own mount namespace (Podman 6 refuses v1; this "
                    "machine is hybrid), so no resource limits (pids_limit 0)" if self.cgroup2_only else "")
         return {"name": self.build.name if self.fetched else "podman", "version": self.version(), "build": build,
-                "options": "rootful, network backend netavark, cgroupfs, default capabilities "
+                "options": f"rootful, network backend netavark ({self.firewall_driver} firewall driver, its default), "
+                           "cgroupfs, default capabilities "
                            f"(no NET_RAW: the prober's ICMP uses a datagram socket){cgroups}"}
+
+    @property
+    def firewall_driver(self) -> str:
+        """The firewall driver netavark uses: its own default (``netavark version``:
+        default_fw_driver, nftables from netavark 1.10 on as Debian builds it); Debian 12's 1.4
+        has only iptables."""
+        if self._driver is None:
+            said = subprocess.run(self.build.command([str(self.build.bindir / "netavark"), "version"]),
+                                  capture_output=True, text=True).stdout if self.fetched else ""
+            try:
+                self._driver = json.loads(said).get("default_fw_driver", "iptables") if said.strip() else "iptables"
+            except ValueError:
+                self._driver = "iptables"
+        return self._driver
+
+    @property
+    def nat_dialect(self) -> str:
+        return "netavark-nftables" if self.firewall_driver == "nftables" else "netavark"
 
     @property
     def cgroup2_only(self) -> bool:

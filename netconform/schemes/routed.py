@@ -18,6 +18,7 @@ decides who gets in.
 
 from __future__ import annotations
 
+from ..dialects import DIALECTS
 from ..engines import FEATURES, offers
 from .base import Promise, Scheme
 
@@ -47,7 +48,7 @@ class HostGw(Scheme):
             for other in (h for h in topo.hosts if h.name != host.name):
                 theirs, via = topo.bridge_subnet(other.name), topo.underlay_address(other.name).ip
                 script += [f"ip route add {theirs} via {via}",
-                           f"iptables -t nat -I POSTROUTING -s {own} -d {theirs} -j RETURN"]
+                           DIALECTS[runtime.nat_dialect].exempt.format(own=own, theirs=theirs)]
                 if runtime.forward_filter:  # an engine that filters forwarded traffic (Docker)
                     script += [f"iptables -I {runtime.forward_filter} -s {via} -d {own} -j ACCEPT",
                                f"iptables -I {runtime.forward_filter} -s {theirs} -d {own} -j ACCEPT"]

@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     docker.io iptables nftables iperf3 sockperf busybox-static iproute2 util-linux procps \
-    iputils-ping tcpdump ethtool openvswitch-switch chromium gcc libc6-dev \
+    iputils-ping tcpdump ethtool openvswitch-switch chromium gcc libc6-dev patchelf \
     podman netavark aardvark-dns catatonit \
     python3 python3-venv >/dev/null
 if [ "$vm" = 1 ]; then
@@ -37,8 +37,10 @@ fi
 command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e .
-# The Docker engines of Debian 12, 13 and unstable for --engine (downloaded with a private apt
-# sources list into ~/.cache/netconform/engines; the machine's apt and packages stay as they are).
+# The Docker engines of Debian 12, 13 and unstable and the Podman of Debian 13, unstable and
+# experimental for --engine (downloaded with a private apt sources list into
+# ~/.cache/netconform/engines; the machine's apt and packages stay as they are; Podman's tools,
+# built for a newer C library, are relinked with patchelf to their release's own loader).
 .venv/bin/netconform engines fetch
 # Weave Net's router and helper for the weave scheme: third-party binaries (Weave Net 2.8.1, see
 # its README there), installed from a weave/ directory beside the checkout where the machine has

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engines import SYSTEM, label
 from .faults import SUITES, Catalogue, Fault
 
 RED = ("failed", "error")
@@ -37,10 +38,10 @@ class Outcome:
 
 
 def run_suite(topology: str, directory: Path, extra: list[str], fault: str | None = None,
-              catalogue: Path | None = None, runtime: str = "docker") -> dict[str, dict]:
+              catalogue: Path | None = None, runtime: str = "docker", engine: str = SYSTEM) -> dict[str, dict]:
     """Checks of one run: name to {outcome, message}; raises RuntimeError when pytest itself broke."""
     argv = [sys.executable, "-m", "pytest", str(SUITES), f"--topology={topology}", f"--runtime={runtime}",
-            "-m", "not bench",
+            f"--engine={engine}", "-m", "not bench",
             "-p", "no:cacheprovider", "-q", f"--report-dir={directory}", *extra]
     if fault:
         argv.append(f"--inject-fault={fault}")
@@ -78,29 +79,32 @@ def run(catalogue: Catalogue, extra: list[str], progress, catalogue_path: Path |
     its own) go side by side: a run mostly waits (daemons starting, silent probes), so two share
     two cores well."""
     with tempfile.TemporaryDirectory(prefix="netconform-faults-") as scratch, ThreadPoolExecutor(jobs) as pool:
-        groups = list(dict.fromkeys((f.topology, f.runtime) for f in catalogue.faults))
+        groups = list(dict.fromkeys((f.topology, f.runtime, f.engine) for f in catalogue.faults))
         broken = dict(zip(groups, pool.map(lambda group: _clean(*group, Path(scratch), extra, clean_runs or {},
                                                                 progress), groups), strict=True))
 
         def one(fault: Fault) -> Outcome:
-            why = broken[(fault.topology, fault.runtime)]
+            why = broken[(fault.topology, fault.runtime, fault.engine)]
             outcome = (Outcome(fault, (), why, False, ran=False) if why
                        else _faulted(fault, Path(scratch), extra, catalogue_path))
             if outcome.ran:
                 verdict = "caught" if outcome.caught else "MISSED" if outcome.injected else "NOT INJECTED"
-                progress(f"  {fault.name} ({fault.topology} on {fault.runtime}): {verdict}")
+                progress(f"  {fault.name} ({fault.topology} on {fault.on}): {verdict}")
             return outcome
 
         return list(pool.map(one, catalogue.faults))
 
 
-def _clean(topology: str, runtime: str, scratch: Path, extra: list[str], clean_runs: dict[str, dict[str, dict]],
-           progress) -> str:
-    """Why the faults of a topology on a runtime cannot be judged (its clean run is not green), or ""."""
-    where = f"{topology} on {runtime}"
-    reported = clean_runs.get(f"{topology}@netns-{runtime}")
+def _clean(topology: str, runtime: str, engine: str, scratch: Path, extra: list[str],
+           clean_runs: dict[str, dict[str, dict]], progress) -> str:
+    """Why the faults of a topology on a runtime's build cannot be judged (its clean run is not
+    green), or ""."""
+    on = label(runtime, engine)
+    where = f"{topology} on {on}"
+    reported = clean_runs.get(f"{topology}@netns-{on}")
     try:
-        clean = reported or run_suite(topology, scratch / f"{topology}-{runtime}-clean", extra, runtime=runtime)
+        clean = reported or run_suite(topology, scratch / f"{topology}-{on}-clean", extra, runtime=runtime,
+                                      engine=engine)
         red = [c for c, r in clean.items() if r["outcome"] in RED]
         broken = f"the suite is not green on {where} without a fault: {', '.join(red)}" if red else ""
     except RuntimeError as err:
@@ -113,7 +117,8 @@ def _clean(topology: str, runtime: str, scratch: Path, extra: list[str], clean_r
 def _faulted(fault: Fault, scratch: Path, extra: list[str], catalogue_path: Path | None) -> Outcome:
     """The outcome of one run of the suite with ``fault`` injected."""
     try:
-        checks = run_suite(fault.topology, scratch / fault.name, extra, fault.name, catalogue_path, fault.runtime)
+        checks = run_suite(fault.topology, scratch / fault.name, extra, fault.name, catalogue_path, fault.runtime,
+                           fault.engine)
     except RuntimeError as err:
         return Outcome(fault, (), f"the run broke: {err}", False)
     red = tuple(c for c, r in checks.items() if r["outcome"] in RED)
@@ -131,7 +136,7 @@ def table(outcomes: list[Outcome]) -> str:
         verdict = ("caught" if o.caught else "not run" if not o.ran
                    else "**not injected**" if not o.injected else "**missed**")
         first = _cell(o.message)
-        rows.append(f"| {o.fault.name} | {o.fault.topology} | {o.fault.runtime} | {o.fault.check} | "
+        rows.append(f"| {o.fault.name} | {o.fault.topology} | {o.fault.on} | {o.fault.check} | "
                     f"{', '.join(o.red) or '-'} | {first} | {verdict} |")
     caught = sum(o.caught for o in outcomes)
     return "\n".join(rows) + f"\n\nfaults: {caught} of {len(outcomes)} caught"

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .engines import RELEASES, SYSTEM, label
 from .registry import RUNTIMES
 from .shipped import shipped
 from .topology import TopologyError, available
@@ -53,6 +54,18 @@ class Fault:
     check: str = field(metadata=meta("The suite's test that must turn red (a test function name)."))
     message: str = field(metadata=meta("Words the red check's message must contain."))
     runtime: str = field(default="docker", metadata=meta("The runtime whose labs it breaks (--runtime)."))
+    engine: str = field(default=SYSTEM, metadata=meta("The runtime's build (--engine): system, or one "
+                                                      "'netconform engines fetch' gets."))
+
+    @property
+    def lab(self) -> str:
+        """The id of the lab it breaks (netns provider)."""
+        return f"{self.topology}@netns-{label(self.runtime, self.engine)}"
+
+    @property
+    def on(self) -> str:
+        """Its runtime and build, for people: docker, podman-5.8."""
+        return label(self.runtime, self.engine)
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,10 @@ def load(path: Path = CATALOGUE) -> Catalogue:
         if f.runtime not in RUNTIMES:
             problems.append((f"faults.{f.name}.runtime", f"{f.runtime!r} is not a runtime; "
                                                          f"allowed: {', '.join(RUNTIMES)}"))
+        if f.engine != SYSTEM and (f.engine not in RELEASES or RELEASES[f.engine].runtime != f.runtime):
+            builds = [SYSTEM, *(r for r, release in RELEASES.items() if release.runtime == f.runtime)]
+            problems.append((f"faults.{f.name}.engine", f"{f.engine!r} is not a build of {f.runtime}; "
+                                                        f"allowed: {', '.join(builds)}"))
         if f.check not in tests:
             problems.append((f"faults.{f.name}.check", f"{f.check!r} is not a test of the suites; "
                                                        f"allowed: {', '.join(sorted(tests))}"))

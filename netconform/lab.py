@@ -99,11 +99,10 @@ class Lab:
                 raise Unavailable(reason)
         if self.provider.fresh_hosts:  # before any engine: each host as it is after boot
             for host in self.topology.hosts:
-                chosen = hostprofile.settings(self.topology, host.name,
-                                             (*self.runtime.host_prerequisites, *self.scheme.host_prerequisites))
+                chosen = hostprofile.settings(self.topology, host.name, self.runtime.host_prerequisites)
                 self.hosts[host.name].exec(["sh", "-c", hostprofile.script(chosen)]).check(
-                    f"host settings of {host.name} (hostprofile.PROFILE, {self.runtime.name}'s and the scheme's "
-                    f"prerequisites, the topology's sysctl)")
+                    f"host settings of {host.name} (hostprofile.PROFILE, {self.runtime.name}'s prerequisites, "
+                    f"the topology's sysctl)")
         self.site = Site(self.topology, self.hosts, self.provider.local_kernel, self.run_id,
                          planned=self.runtime.recording is not None)
         self.phases.hosts, mark = time.monotonic() - mark, time.monotonic()
@@ -115,6 +114,10 @@ class Lab:
         self.phases.runtime, mark = time.monotonic() - mark, time.monotonic()
         self._told(f"engines started ({self.runtime.label})", self.phases.scheme + self.phases.runtime)
         self.scheme.after_engines(self.site, self.runtime)
+        if self.scheme.admin_settings:  # the scheme's set-up, after the engine as an admin's comes
+            for host in self.topology.hosts:
+                self.hosts[host.name].exec(["sh", "-c", hostprofile.script(self.scheme.admin_settings)]).check(
+                    f"the {self.scheme.name} scheme's host settings on {host.name}")
         scheme_after, mark = time.monotonic() - mark, time.monotonic()
         self.phases.scheme += scheme_after
         self._told(f"scheme {self.scheme.name} set up", scheme_after)

@@ -61,11 +61,13 @@ class BridgePlan:
     made_by_scheme: bool  # the scheme made (and addressed) the bridge before the engine started
 
 
-# A scheme that builds the container bridge, or plugs a port into it, before the engine starts is
-# an admin's set-up, and its admin turns forwarding on: dockerd does so itself, and netavark 1.14
-# did for any bridge, but netavark 1.17 and 2.0 only for a bridge they make (measured here).
+# A scheme that builds the container bridge, or plugs a port into it, before any container is an
+# admin's set-up, and its admin turns forwarding on: dockerd did already when it started (and then
+# set FORWARD's policy to DROP, which it does only when it is the one enabling forwarding, so this
+# comes after the engines); netavark 1.14 enables it on any bridge, 1.17 and 2.0 only on a bridge
+# they make themselves (measured here).
 BRIDGE_BUILT_FIRST = (Setting("net.ipv4.ip_forward", "1", "the scheme's set-up: it builds or extends the "
-                              "container bridge before the engine, as an admin does, forwarding on"),)
+                              "container bridge before any container, as an admin does, forwarding on"),)
 
 
 class Scheme:
@@ -83,10 +85,10 @@ class Scheme:
     # Whether the scheme plugs something into the engine's own bridge before any container exists
     # (a tunnel port): then that bridge must exist once the engine is up, as docker0 does.
     plugs_into_engine_bridge = False
-    # Host settings the scheme's set-up gives each host, as its admin would (hostprofile.settings):
-    # where it builds or extends the container bridge before the engine, forwarding
+    # Host settings the scheme's set-up gives each host once the engines are up, as its admin would:
+    # where it builds or extends the container bridge before any container, forwarding
     # (``BRIDGE_BUILT_FIRST``).
-    host_prerequisites: tuple[Setting, ...] = ()
+    admin_settings: tuple[Setting, ...] = ()
     # How the scheme was realised, for the report.
     realised = "Docker's default bridge on each host"
     # What packets cross on one host (container to container, to ext, ext to a published port)

@@ -27,7 +27,7 @@ class LinuxBridge(Scheme):
                       wire="plain", published_via="proxy")
     bridge, on_underlay = "br0", True
     moves_underlay = True  # the NIC is enslaved to br0
-    host_prerequisites = BRIDGE_BUILT_FIRST
+    admin_settings = BRIDGE_BUILT_FIRST
     realised = "Linux bridge br0 with the underlay NIC enslaved and the underlay address moved onto it"
 
     def bridge_network(self, topo, host) -> ipaddress.IPv4Network:

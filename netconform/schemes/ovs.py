@@ -71,7 +71,7 @@ class OvsGre(Scheme):
     name = "ovs-gre"
     local_datapath = None
     plugs_into_engine_bridge = True  # obr0 is a port of docker0
-    host_prerequisites = BRIDGE_BUILT_FIRST
+    admin_settings = BRIDGE_BUILT_FIRST
     description = "Per-host Open vSwitch bridges joined by a full mesh of GRE tunnels."
     moves_underlay = True  # the NIC is a port of the switch br-phy
 

@@ -23,7 +23,7 @@ class Vxlan(Scheme):
                       wire="udp/4789", tunnel_id=42)
     realised = "kernel VXLAN port on docker0, static flood list"
     plugs_into_engine_bridge = True
-    host_prerequisites = BRIDGE_BUILT_FIRST
+    admin_settings = BRIDGE_BUILT_FIRST
     port, device = 4789, "vxlan0"
 
     def missing(self) -> str | None:

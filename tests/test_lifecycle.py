@@ -23,11 +23,12 @@ pytestmark = pytest.mark.lab
 
 
 def test_full_run_leaves_root_namespace_untouched():
-    """Every topology on both runtimes: links, routes, rules, mounts, cgroups (Podman's default
-    parent too) and daemons (conmon, aardvark-dns) as before."""
+    """Every topology on both runtimes, Podman 6 too (its cgroup v2 hierarchy, its lock table),
+    two labs side by side: links, routes, rules, mounts, cgroups (Podman's default parent too),
+    /dev/shm and daemons (conmon, aardvark-dns) as before."""
     before = rootns.take()
-    result = run_pytest("--topology=all", "--runtime=docker,podman", "-m", "not bench", "--strict-skips",
-                        "suites")
+    result = run_pytest("-n", "2", "--dist", "loadgroup", "--topology=all", "--runtime=docker,podman",
+                        "--engine=system,podman-6.1", "-m", "not bench", "--strict-skips", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
     assert before.diff(rootns.take()) == {}

@@ -227,9 +227,15 @@ def _allowed_limits(config: pytest.Config) -> set[str]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Under --strict-skips a skip that is neither the user's selection nor an allowed
-    environment limit becomes a failure saying so."""
+    environment limit becomes a failure saying so.  On an xdist worker, what the report knows of
+    the test's lab (topology, engine, realisation, matrix) rides on the test's report to the
+    controller, which writes the report (``ReportHooks``)."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    known = item.config.stash[REPORT] is not None and hasattr(item.config, "workerinput") and \
+        item.config.stash[REPORT].described(_lab_id(report))
+    if known:
+        report.user_properties.append((LAB_PROPERTY, known))
     if not (report.skipped and item.config.option.strict_skips) or hasattr(report, "wasxfail"):
         return
     reason = _message(report)
@@ -367,6 +373,13 @@ def say(config: pytest.Config, text: str) -> None:
         reporter.write_line(f"[{time.monotonic() - config.stash[_STARTED]:7.1f} s] {text}")
 
 
+LAB_PROPERTY = "netconform-lab"  # a test report's property carrying its lab's entry from a worker
+
+
+def _lab_id(report: pytest.TestReport) -> str:
+    return report.nodeid.partition("[")[2].rstrip("]")
+
+
 class ReportHooks:
     """Feeds test outcomes into the report and writes it when the session ends."""
 
@@ -374,7 +387,10 @@ class ReportHooks:
         self.report = report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        lab_id = report.nodeid.partition("[")[2].rstrip("]")
+        lab_id = _lab_id(report)
+        for name, value in report.user_properties:  # from an xdist worker: what it knows of the lab
+            if name == LAB_PROPERTY and lab_id:
+                self.report.describe(lab_id, value)
         if not lab_id or (report.when != "call" and report.passed):
             return
         check = report.nodeid.split("::")[-1].partition("[")[0]

@@ -90,6 +90,31 @@ def test_a_fetched_engine_runs_its_own_binaries_in_each_host(live_lab):
         assert lab.hosts[host].exec(["readlink", f"/proc/{pid}/ns/net"]).stdout.strip() == own
 
 
+def test_engines_comparison_lists_a_promise_that_changed_between_versions_first():
+    """A deviation that held on some versions of its runtime and not on another (Podman 6 isolates
+    networks) leads the deviations table; one that holds on every version of its runtime, or
+    belongs to another runtime, follows."""
+    def lab(name, version, excused):
+        message = "known deviation (...). Excused 3 observation(s) (" + ", ".join(
+            f"{d} excused 3" for d in excused) + ")"
+        return {"topology": "user-defined", "provider": "netns", "realised": "r",
+                "engine": {"name": name, "version": version}, "matrix": [],
+                "checks": {"test_isolation": {"outcome": "xfailed" if excused else "passed",
+                                              "message": message if excused else ""}}}
+    both = ["podman-routed-neighbour-reaches-containers", "podman-networks-not-isolated"]
+    labs = {"u@netns-docker": lab("system", "20.10.24", []),
+            "u@netns-podman": lab("podman", "4.3.1", both), "u@netns-podman-5.8": lab("podman-5.8", "5.8.6", both),
+            "u@netns-podman-6.1": lab("podman-6.1", "6.1.1", both[:1])}
+    doc = across.compare(across.ENGINES, labs, [])
+    first, second = doc["deviations"]
+    assert first == {"deviation": "podman-networks-not-isolated", "changes": True, "labs": {
+        "system 20.10.24": [], "podman 4.3.1": ["user-defined"], "podman-5.8 5.8.6": ["user-defined"],
+        "podman-6.1 6.1.1": []}}
+    assert second["deviation"] == "podman-routed-neighbour-reaches-containers" and not second["changes"]
+    assert "| podman-networks-not-isolated | - | user-defined | user-defined | - | **changes** |" in \
+        across.markdown(across.ENGINES, doc)
+
+
 @pytest.mark.lab
 def test_host_gw_with_docker_28s_default_is_red_and_says_why(live_lab, monkeypatch):
     """Without the opt-out the scheme needs, Docker 28's direct-routing guard drops every routed
@@ -148,8 +173,8 @@ def test_engines_comparison_puts_differences_first():
 
 
 def test_engines_comparison_reads_another_runtime_against_docker():
-    """Podman's column comes after Docker's builds (the reference is Docker's), though its version
-    number is lower, and a check it fails expectedly for its own deviation differs."""
+    """Podman's columns come after Docker's builds (the reference is Docker's), though their version
+    numbers are lower, oldest first, and a check it fails expectedly for its own deviation differs."""
     def lab(name, version, isolation):
         return {"topology": "bridge", "provider": "netns", "realised": "default bridge",
                 "engine": {"name": name, "version": version},
@@ -158,10 +183,16 @@ def test_engines_comparison_reads_another_runtime_against_docker():
                                               or ""}},
                 "matrix": [{"source": "ext", "target": "c1", "proto": "icmp", "port": None, "promised": False,
                             "reached": isolation == "xfailed"}]}
-    labs = {"bridge@netns-podman": lab("podman", "4.3.1", "xfailed"),
+    labs = {"bridge@netns-podman-6.1": lab("podman-6.1", "6.1.1+ds1-1+b1", "xfailed"),
+            "bridge@netns-podman": lab("podman", "4.3.1", "xfailed"),
+            "bridge@netns-docker-28.5": lab("docker-28.5", "28.5.2+dfsg4-5", "passed"),
+            "bridge@netns-podman-5.4": lab("podman-5.4", "5.4.2+ds1-2+b2", "xfailed"),
             "bridge@netns-docker": lab("system", "20.10.24+dfsg1", "passed")}
     (group,) = across.compare(across.ENGINES, labs, [])["groups"]
-    assert list(group["labs"]) == ["system 20.10.24", "podman 4.3.1"]
+    assert list(group["labs"]) == ["system 20.10.24", "docker-28.5 28.5.2", "podman 4.3.1", "podman-5.4 5.4.2",
+                                   "podman-6.1 6.1.1"]
+    del labs["bridge@netns-podman-6.1"], labs["bridge@netns-podman-5.4"], labs["bridge@netns-docker-28.5"]
+    (group,) = across.compare(across.ENGINES, labs, [])["groups"]
     assert group["checks"][0]["values"] == {
         "system 20.10.24": "passed", "podman 4.3.1": "xfailed (podman-routed-neighbour-reaches-containers)"}
     assert "| ext -> c1 icmp | - | - | + |" in across.markdown(across.ENGINES, {"groups": [group]})

@@ -6,6 +6,7 @@ root namespace before and after with ``rootns.take()``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -94,12 +95,20 @@ def test_keep_lab_prints_working_commands_and_removal():
     assert before.diff(rootns.take()) == {}
 
 
-def test_xdist_runs_labs_side_by_side():
+def test_xdist_runs_labs_side_by_side(tmp_path):
+    """Two labs at once, and the report as complete as without xdist: the controller writes it
+    from what the workers knew of each lab (topology, engine, realisation, matrix), which
+    netconform report's comparisons need."""
     before = rootns.take()
-    result = run_pytest("-n", "2", "--dist", "loadgroup", "-rs", "--topology=bridge,link", "suites")
+    result = run_pytest("-n", "2", "--dist", "loadgroup", "-rs", "--topology=bridge,link",
+                        f"--report-dir={tmp_path}", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "benchmarks do not run under pytest-xdist" in result.stdout
     assert before.diff(rootns.take()) == {}
+    labs = json.loads((tmp_path / "conformance.json").read_text())["labs"]
+    for lab_id in ("bridge@netns-docker", "link@netns-docker"):
+        assert labs[lab_id]["topology"] == lab_id.split("@")[0] and labs[lab_id]["engine"]["version"]
+        assert labs[lab_id]["matrix"] and labs[lab_id]["realised"] and labs[lab_id]["checks"]
 
 
 def test_missing_prerequisite_skips_with_its_reason(tmp_path):

@@ -22,6 +22,7 @@ from html import escape
 from pathlib import Path
 
 from .. import engines as engine_names
+from ..deviations import DEVIATIONS
 from ..engines import Version
 from .compare import bar_chart, relative
 
@@ -56,12 +57,23 @@ PROVIDERS = Axis("provider", "Fidelity across providers", "fidelity",
                  value=lambda e: e["provider"], fixed=lambda e: _engine(e)["name"],
                  order=lambda provider: (provider != "netns", provider),
                  about=lambda e: f"provider {e['provider']}, engine {_engine(e)['name']} {_engine(e)['version']}")
-# Docker's builds by their engine name (system, docker-28.5), other runtimes by theirs (podman);
-# Docker's first, oldest first, so the reference is a Docker engine and a runtime is read against it.
+DEVIATION_RUNTIME = {d.id: d.runtime for d in DEVIATIONS}
+
+
+def _runtime(engine: str) -> str:
+    """The runtime of an engine column's name: system (Docker's), docker-28.5, podman, podman-6.1."""
+    if engine in engine_names.RELEASES:
+        return engine_names.RELEASES[engine].runtime
+    return "docker" if engine == engine_names.SYSTEM else engine
+
+
+# Docker's builds by their engine name (system, docker-28.5), Podman's by theirs (podman,
+# podman-6.1); Docker's first, then each other runtime's, oldest first within each, so the
+# reference is a Docker engine and a runtime's builds are read against it in version order.
 ENGINES = Axis("engine", "Engines compared", "engines",
                value=lambda e: f"{_engine(e)['name']} {re.split('[+~]', _engine(e)['version'])[0]}",
                fixed=lambda e: e["provider"],
-               order=lambda column: (column.split(" ", 1)[0] not in engine_names.CHOICES,
+               order=lambda column: (_runtime(column.split(" ", 1)[0]) != "docker", _runtime(column.split(" ", 1)[0]),
                                      Version.parse(column.split(" ", 1)[-1]), column),
                about=lambda e: f"{_engine(e).get('build', '?')}; options: {_engine(e).get('options') or 'none'}")
 AXES = (PROVIDERS, ENGINES)
@@ -86,7 +98,33 @@ def compare(axis: Axis, labs: dict[str, dict], records: list[dict]) -> dict:
                     "measurements": _measurements(records, columns)})
     # Topologies where something differs first, the most differences first.
     out.sort(key=lambda g: (g["checks_agree"] - len(g["checks"]), g["probes_agree"] - g["probes"]))
-    return {"axis": axis.name, "groups": out}
+    return {"axis": axis.name, "groups": out, "deviations": _deviations(axis, labs, out)}
+
+
+def _deviations(axis: Axis, labs: dict[str, dict], groups: list[dict]) -> list[dict]:
+    """Each known deviation that excused an expected failure, with the topologies of each column
+    it excused one on.  It ``changes`` where, on a topology, it held on some columns of its own
+    runtime and not on others (Podman 6's network isolation): a promise that changed between
+    versions, listed first."""
+    columns = list(dict.fromkeys(c for g in groups for c in g["labs"]))
+    found: dict[str, dict[str, list[str]]] = {}
+    changes: set[str] = set()
+    for group in groups:
+        held: dict[str, set[str]] = {}
+        for column, lab_id in group["labs"].items():
+            for check in labs[lab_id]["checks"].values():
+                if check.get("outcome") == "xfailed":
+                    for name in re.findall(r"([\w-]+) excused \d+", check.get("message", "")):
+                        held.setdefault(name, set()).add(column)
+        for name, where in held.items():
+            for column in where:
+                found.setdefault(name, {}).setdefault(column, []).append(group["topology"])
+            own = DEVIATION_RUNTIME.get(name)
+            if where != {c for c in group["labs"] if own is None or _runtime(c.split(" ", 1)[0]) == own}:
+                changes.add(name)
+    rows = [{"deviation": name, "labs": {c: sorted(set(by.get(c, []))) for c in columns},
+             "changes": name in changes} for name, by in found.items()]
+    return sorted(rows, key=lambda r: (not r["changes"], r["deviation"]))
 
 
 def _outcome(check: dict | None) -> str | None:
@@ -147,6 +185,14 @@ def markdown(axis: Axis, doc: dict) -> str:
            "trips, with each column over the reference: for TCP from the two labs' ratios to the "
            "veth pair (each measured as pairs), with a 95 % interval and whether a difference is "
            "detectable at that precision; otherwise the plain quotient of medians.", ""]
+    if doc.get("deviations"):
+        columns = list(doc["deviations"][0]["labs"])
+        out += [f"Known deviations by {axis.name} (the topologies whose expected failure each excused; "
+                f"one that holds on some and not on others, a promise that changed, first):", "",
+                f"| deviation | {' | '.join(columns)} | |", "|---" * (len(columns) + 2) + "|"]
+        out += [f"| {d['deviation']} | " + " | ".join(", ".join(d["labs"][c]) or "-" for c in columns)
+                + f" | {'**changes**' if d['changes'] else ''} |" for d in doc["deviations"]]
+        out.append("")
     if doc["groups"]:
         out += [f"| topology | {axis.name}s | checks differing | probes differing |", "|---|---|---|---|"]
         out += [f"| {g['topology']} | {', '.join(g['labs'])} | {len(g['checks']) - g['checks_agree']} | "

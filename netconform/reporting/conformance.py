@@ -51,6 +51,14 @@ class Report:
         if matrix.pace:
             self._lab(lab.id)["pace"] = {**asdict(matrix.pace), "said": str(matrix.pace)}
 
+    def described(self, lab_id: str) -> dict:
+        """What the report knows of a lab besides its checks (empty if nothing)."""
+        return {k: v for k, v in self.labs.get(lab_id, {}).items() if k != "checks" and v}
+
+    def describe(self, lab_id: str, known: dict) -> None:
+        """Take what another process's report knew of a lab (an xdist worker's, ``described``)."""
+        self._lab(lab_id).update(known)
+
     def record_check(self, lab_id: str, check: str, outcome: str, message: str) -> None:
         self._lab(lab_id)["checks"][check] = {"outcome": outcome, "message": message}
 

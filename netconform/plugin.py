@@ -232,8 +232,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     controller, which writes the report (``ReportHooks``)."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    known = item.config.stash[REPORT] is not None and hasattr(item.config, "workerinput") and \
-        item.config.stash[REPORT].described(_lab_id(report))
+    own = item.config.stash.get(REPORT, None)
+    known = own.described(_lab_id(report)) if own is not None and hasattr(item.config, "workerinput") else {}
     if known:
         report.user_properties.append((LAB_PROPERTY, known))
     if not (report.skipped and item.config.option.strict_skips) or hasattr(report, "wasxfail"):

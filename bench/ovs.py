@@ -60,7 +60,7 @@ def release_ovs(suite: str) -> Tuning:
     run each tool under the release's own loader and libraries, and the release's schema."""
     apt = Apt(engines_root() / "apt" / suite, (suite,))
     apt.update()
-    versions = tuple((p, apt.candidate(p)) for p in RELEASE_PACKAGES)
+    versions = tuple(zip(RELEASE_PACKAGES, apt.candidates(RELEASE_PACKAGES)))
     build = cache_dir() / "ovs" / f"{suite}-{versions[0][1]}"
     libs = build / "root/usr/lib/x86_64-linux-gnu"
     if not (build / "bin").exists():

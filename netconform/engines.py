@@ -233,9 +233,10 @@ def fetch(name: str, log=print) -> EngineBuild:
             raise
         log(f"{name}: could not refresh the package lists ({err}); using the build fetched before")
         return cached
-    versions = tuple((p, apt.candidate(p, release.pin)) for p in release.recipe.packages)
+    versions = tuple(zip(release.recipe.packages, apt.candidates(release.recipe.packages, release.pin)))
     if release.recipe.relink:  # the build runs on its own libraries: fetch them too
-        versions += tuple((p, apt.candidate(p, release.pin)) for p in apt.libraries(versions))
+        libraries = apt.libraries(versions)
+        versions += tuple(zip(libraries, apt.candidates(libraries, release.pin)))
     key = hashlib.sha256(repr(versions).encode()).hexdigest()[:10]
     build = root() / name / f"{versions[0][1]}-{key}"
     if not (build / "engine.json").exists():
@@ -318,6 +319,13 @@ def _cannot_run(binary: Path) -> str | None:
     return f"needs {symbol.group(1) if symbol else missing[0].strip()}, which this machine lacks"
 
 
+def _libraries_of(record: dict[str, str]) -> list[str]:
+    """The library packages (lib*, zlib1g) a package record depends on, first alternatives."""
+    names = [wanted.split("|")[0].strip().split(" ")[0].split(":")[0]
+             for key, field in record.items() if key in ("Pre-Depends", "Depends") for wanted in field.split(",")]
+    return [n for n in dict.fromkeys(names) if re.match(r"^(lib|zlib)", n)]
+
+
 @dataclass(frozen=True)
 class Apt:
     """apt-get with a private sources list, lists and cache: Debian suites, download only."""
@@ -330,8 +338,11 @@ class Apt:
         return "+".join(self.suites)
 
     def _options(self) -> list[str]:
+        # The package cache kept beside the lists (images often turn it off), so that each call
+        # maps it instead of parsing every list again.
         return ["-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={self.dir}/parts",
                 "-o", f"Dir::State::Lists={self.dir}/lists", "-o", f"Dir::Cache={self.dir}/cache",
+                "-o", "Dir::Cache::pkgcache=pkgcache.bin", "-o", "Dir::Cache::srcpkgcache=srcpkgcache.bin",
                 "-o", "Debug::NoLocking=1"]
 
     def update(self) -> None:
@@ -343,31 +354,45 @@ class Apt:
             f"Types: deb\nURIs: {MIRROR}\nSuites: {' '.join(self.suites)}\nComponents: main\nSigned-By: {KEYRING}\n")
         self._run("apt-get", "-qq", "update")
 
-    def candidate(self, package: str, pin: str = "") -> str:
-        """The version apt would take, or the ``pin`` suite's where it has the package (apt takes
-        experimental's only when asked)."""
+    def candidates(self, packages, pin: str = "") -> list[str]:
+        """The version apt would take of each package, or the ``pin`` suite's where it has the
+        package (apt takes experimental's only when asked): one apt-cache call for all (each call
+        reads every package list of the suites, a second or two)."""
+        chosen: dict[str, str] = {}
         if pin:
-            for line in self._run("apt-cache", "madison", package).stdout.splitlines():
+            for line in self._run("apt-cache", "madison", *packages).stdout.splitlines():
                 fields = [f.strip() for f in line.split("|")]
                 if len(fields) == 3 and f" {pin}/" in f" {fields[2]}":
-                    return fields[1]
-        shown = self._run("apt-cache", "show", "--no-all-versions", package).stdout
-        return next(line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:"))
+                    chosen.setdefault(fields[0], fields[1])
+        rest = [p for p in packages if p not in chosen]
+        shown = {r["Package"]: r["Version"] for r in self._records(rest)} if rest else {}
+        return [chosen.get(p) or shown[p] for p in packages]
 
     def libraries(self, versions) -> list[str]:
         """The library packages (lib*, zlib1g) the given (package, version)s depend on, directly
         or through each other, first alternatives, as the release names them."""
-        found: list[str] = []
+        records: dict[str, dict[str, str]] = {}  # a query ("podman=5.4.2", "libc6") -> its record
+        pending = [f"{p}={v}" for p, v in versions]
+        while pending:  # every record of the closure, one call per level of it
+            found = self._records(pending)
+            for query in pending:
+                name, _, version = query.partition("=")
+                records[query] = next(r for r in found if r["Package"] == name and version in ("", r["Version"]))
+            pending = [n for q in pending for n in _libraries_of(records[q]) if n not in records]
+            pending = list(dict.fromkeys(pending))
+        found: list[str] = []  # then in the order a depth-first walk names them (the build's key)
         queue = [f"{p}={v}" for p, v in versions]
         while queue:
-            shown = self._run("apt-cache", "show", "--no-all-versions", queue.pop()).stdout
-            for field in re.findall(r"^(?:Pre-)?Depends: (.*)$", shown, re.M):
-                for wanted in field.split(","):
-                    name = wanted.split("|")[0].strip().split(" ")[0].split(":")[0]
-                    if re.match(r"^(lib|zlib)", name) and name not in found:
-                        found.append(name)
-                        queue.append(name)
+            for name in _libraries_of(records[queue.pop()]):
+                if name not in found:
+                    found.append(name)
+                    queue.append(name)
         return found
+
+    def _records(self, queries) -> list[dict[str, str]]:
+        """apt-cache show's records of the queries (``name`` or ``name=version``), fields by name."""
+        shown = self._run("apt-cache", "show", "--no-all-versions", *queries).stdout
+        return [dict(re.findall(r"^([\w-]+): (.*)$", block, re.M)) for block in shown.split("\n\n") if block.strip()]
 
     def download(self, versions, into: Path) -> list[Path]:
         into.mkdir(parents=True, exist_ok=True)

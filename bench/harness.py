@@ -18,6 +18,7 @@ import sys
 from netconform.lab import Lab
 from netconform.perf.baseline import veth_pair
 from netconform.perf.bench import Ends, Settings, path_round_trips, path_throughput
+from netconform.perf.cpu import measurement_core
 from netconform.perf.paths import bench_paths
 from netconform.topology import load, resolve
 
@@ -28,7 +29,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=Settings.samples)
     parser.add_argument("--seconds", type=float, default=Settings.seconds)
     args = parser.parse_args()
-    settings = Settings(samples=args.samples, seconds=args.seconds, cores=(0, 1))
+    core = measurement_core()
+    settings = Settings(samples=args.samples, seconds=args.seconds, cores=None if core is None else (core, core))
     with Lab(load(resolve(args.topology)[0])) as lab, veth_pair() as (a, b):
         print(f"{'path':<18} {'metric':<13} {'wall s':>7} {'tool s':>7} {'overhead s':>11} {'share':>6}")
         for path in bench_paths(lab):

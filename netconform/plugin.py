@@ -107,6 +107,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-precision", type=float, default=0.05, metavar="F",
                     help="stop sampling once the 95%% interval of the median (of the ratio to the veth "
                          "pair, where paired) is within F of it (default: 0.05)")
+    group.addoption("--bench-streams", type=int, default=1, metavar="N",
+                    help="also measure TCP with N parallel streams (tcp-parallel), client and server on "
+                         "separate cores (default: 1, one stream only: iperf3 before 3.16 sends every "
+                         "stream from one thread, so on a pinned core N streams measure what one does)")
     group.addoption("--bench-every-path", action="store_true",
                     help="measure every lab's paths, even where another lab of the run already "
                          "measured the same datapath (default: measure each datapath once and "
@@ -139,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STARTED] = time.monotonic()
     for option, low, allowed in (("bench_samples", 1, "1 or more"), ("bench_max_samples", 1, "1 or more"),
                                  ("bench_seconds", 0.05, "0.05 or more"),
+                                 ("bench_streams", 1, "1 or more"),
                                  ("bench_precision", 0.001, "0.001 or more")):
         if getattr(config.option, option) < low:
             raise pytest.UsageError(f"--{option.replace('_', '-')}: "

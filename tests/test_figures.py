@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from netconform.perf import bench
 from netconform.perf.latency import Percentiles
+from netconform.perf import stats
 from netconform.perf.stats import ratios, summarise
 from netconform.result import Result
 
@@ -20,8 +23,27 @@ def test_a_ratio_is_summarised_from_its_pairs():
     """Drift that moves path and reference together cancels: every pair's ratio is 0.5."""
     pairs = [(5.0 * k, 10.0 * k) for k in (1, 2, 3, 1.5, 0.5, 4)]
     found = ratios(pairs)
-    assert found.median == 0.5 and found.ci95 == (0.5, 0.5)
-    assert ratios([(1.0, 0.0)]) is None
+    assert found.median == pytest.approx(0.5) and found.ci95 == pytest.approx((0.5, 0.5))
+    assert ratios([(1.0, 0.0)]) is None and ratios([(0.0, 1.0)]) is None
+
+
+@pytest.mark.parametrize("n, outside", [(5, 0), (6, 1), (8, 4), (10, 9), (15, 26), (20, 53), (30, 138)])
+def test_the_ratio_interval_is_the_exact_wilcoxon_one(n, outside):
+    """The Walsh averages left out at each end: the signed-rank test's critical value plus one,
+    as printed in the tables (two-sided 5 %: n=6 T=0, n=8 T=3, n=10 T=8, n=15 T=25, n=20 T=52,
+    n=30 T=137); below 6 there is no 95 % interval."""
+    assert stats._signed_rank_outside(n) == outside
+    centre, interval = stats.hodges_lehmann([float(v) for v in range(n)])
+    assert centre == pytest.approx((n - 1) / 2) and (interval is None) == (n < 6)
+
+
+def test_a_slow_pair_moves_the_ratio_little():
+    """Hodges-Lehmann keeps the median's robustness: one pair at a tenth of the rest moves the
+    estimate by a few per cent (the mean of the ratios would move by 8 %), and the interval
+    still holds the others' centre."""
+    steady = [(0.8 + 0.01 * (i % 5), 1.0) for i in range(11)]
+    found = ratios(steady + [(0.08, 1.0)])
+    assert found.median == pytest.approx(0.82, rel=0.03) and found.ci95[0] < 0.82 < found.ci95[1]
 
 
 def test_latency_is_percentiles_of_its_round_trips_without_a_ci():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import math
 import shutil
 import subprocess
 import threading
@@ -24,10 +25,11 @@ CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disabl
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     """A short real bench run of two schemes and a topology whose paths bridge's measure (6
-    samples of 0.1 s, the fewest with an interval), with Allure results and compare files."""
+    samples of 0.1 s, the fewest with an interval; parallel streams too), with Allure results
+    and compare files."""
     out = tmp_path_factory.mktemp("run")
     result = run_pytest("-m", "bench", "--topology=bridge,container,vxlan", "--bench-samples=6",
-                        "--bench-max-samples=6", "--bench-seconds=0.1", f"--report-dir={out}",
+                        "--bench-max-samples=6", "--bench-seconds=0.1", "--bench-streams=2", f"--report-dir={out}",
                         f"--alluredir={out}/allure-results", "suites")
     assert result.returncode == 0, result.stdout[-3000:]
     return out
@@ -71,17 +73,22 @@ def test_a_datapath_is_measured_once_and_referred_to(bench_run):
 
 
 def test_tcp_ratios_are_measured_as_pairs_and_differences_stated(bench_run):
-    """Each TCP figure's ratio is the median of its pairs' ratios (a path sample, then a veth
-    sample), with its own interval; UDP and latency have none (not measured as pairs); the
-    report states, for each two comparable records, a difference or that none is detectable."""
+    """Each TCP figure's ratio is the Hodges-Lehmann estimate of its pairs' log ratios (a path
+    sample, then a veth sample), with its own interval; one stream's client and server share the
+    last core, parallel streams' take one each; UDP and latency have no ratio (not measured as
+    pairs); the report states, for each two comparable records, a difference or that none is
+    detectable."""
     data = json.loads((bench_run / "compare.json").read_text())
     measured = [r for r in data["records"] if not r["same_path_as"] and not r["error"]]
     for r in measured:
         if r["metric"] in ("tcp", "tcp-parallel"):
-            pairs = sorted(a / b for a, b in zip(r["samples"], r["extra"]["reference_samples"], strict=True))
-            assert r["ratio_to_baseline"] == pytest.approx((pairs[2] + pairs[3]) / 2)
-            assert r["ratio_ci95"] == [pairs[0], pairs[-1]]  # n = 6: the interval is min-max
-            assert r["extra"]["cores"] == "client on cpu0, server on cpu1"
+            logs = [math.log(a / b) for a, b in zip(r["samples"], r["extra"]["reference_samples"], strict=True)]
+            walsh = sorted((x + y) / 2 for i, x in enumerate(logs) for y in logs[i:])
+            assert len(walsh) == 21 and r["ratio_to_baseline"] == pytest.approx(math.exp((walsh[10])))
+            # n = 6: the exact 95 % Wilcoxon interval is the extreme averages (the extreme ratios)
+            assert r["ratio_ci95"] == pytest.approx([math.exp(walsh[0]), math.exp(walsh[-1])])
+            assert r["extra"]["cores"] == ("client and server on cpu1, the harness off it" if r["metric"] == "tcp"
+                                           else "client on cpu0, server on cpu1")
         else:
             assert r["ratio_to_baseline"] is None and r["ratio_ci95"] is None
     same_host = [d for d in data["differences"] if d["path"] == "same-host" and d["metric"] == "tcp"]

@@ -35,16 +35,29 @@ class Settings:
     max_samples: int = 16  # at most, where the precision is not met before
     seconds: float = 0.2  # of traffic per sample
     precision: float = 0.05  # target: the 95 % interval's half-width, as a fraction of the median
-    streams: int = 4
+    streams: int = 1  # above 1, also tcp-parallel with this many streams (client and server on separate cores)
     udp_share: float = 0.5  # UDP is offered at this share of the path's TCP median
     cores: tuple[int, int] | None = None  # client, server (iperf3 -A); None: not pinned
     machine_cpu: bool = True  # meter this machine's CPU (the nodes run on its kernel)
     repeats: int = 4  # flagged or tool-error samples taken again, at most, per series
 
     @property
+    @property
+    def spread(self) -> Settings:
+        """These settings with client and server on separate cores (the measurement's core and the
+        one before it): several streams can use more than one core only so; unchanged unpinned."""
+        if not self.cores:
+            return self
+        core = self.cores[1]
+        return replace(self, cores=(core - 1 if core else core + 1, core))
+
+    @property
     def pinned(self) -> str:
-        return (f"client on cpu{self.cores[0]}, server on cpu{self.cores[1]}" if self.cores
-                else "not pinned")
+        if not self.cores:
+            return "not pinned"
+        if self.cores[0] == self.cores[1]:
+            return f"client and server on cpu{self.cores[0]}, the harness off it"
+        return f"client on cpu{self.cores[0]}, server on cpu{self.cores[1]}"
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,7 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
     found = _Series()
     both = [ends] + ([reference] if reference else [])
     with ExitStack() as servers:
+        servers.enter_context(cpu.kept_off(set(settings.cores or ()) if settings.machine_cpu else set()))
         for end in both:
             servers.enter_context(iperf.server(end.target, end.server_port,
                                                settings.cores[1] if settings.cores else None))
@@ -170,7 +184,7 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
                 if len(found.repeated) > settings.repeats:
                     break
                 continue
-            intruders = [u.intruder for _, u in taken if u and u.intruder_percent >= INTRUSION]
+            intruders = [u.competitor[0] for _, u in taken if u and u.competitor[1] >= INTRUSION]
             if intruders and len(found.repeated) < settings.repeats:
                 found.repeated.append(f"{intruders[0]} used a core meanwhile")
                 continue
@@ -185,10 +199,12 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
 
 def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
                reference: Ends | None = None) -> list[Measurement]:
-    """TCP with one stream and with parallel streams, paired with ``reference`` where given;
-    UDP at ``udp_share`` of the TCP median (left out where only TCP is forwarded, as behind ``-p``)."""
+    """TCP with one stream (and with ``settings.streams`` parallel streams where more than one),
+    paired with ``reference`` where given; UDP at ``udp_share`` of the TCP median (left out where
+    only TCP is forwarded, as behind ``-p``)."""
     found = []
-    runs = [("tcp", 1), ("tcp-parallel", settings.streams)] + ([("udp", 1)] if udp else [])
+    runs = ([("tcp", 1)] + ([("tcp-parallel", settings.streams)] if settings.streams > 1 else [])
+            + ([("udp", 1)] if udp else []))
     for metric, streams in runs:
         start = time.monotonic()
         rate = None
@@ -199,13 +215,15 @@ def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
                                          error="no TCP figure to set the UDP rate from", wall_seconds=0.0))
                 continue
             rate = int(tcp.summary.median * settings.udp_share)
+        chosen = settings.spread if streams > 1 else settings
+        if rate:
+            chosen = replace(settings, samples=UDP_SAMPLES[0], max_samples=UDP_SAMPLES[1])
         try:
-            taken = series(ends, replace(settings, samples=UDP_SAMPLES[0], max_samples=UDP_SAMPLES[1])
-                           if rate else settings, streams, rate, None if rate else reference)
+            taken = series(ends, chosen, streams, rate, None if rate else reference)
         except (CommandError, iperf.ToolError) as err:
             found.append(Measurement.failed(kind, ends.route, metric, "bit/s", err, time.monotonic() - start))
             continue
-        found.append(_figures(kind, ends.route, metric, streams, rate, taken, settings,
+        found.append(_figures(kind, ends.route, metric, streams, rate, taken, chosen,
                               time.monotonic() - start))
     return found
 

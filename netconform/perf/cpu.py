@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,15 @@ class CpuUse:
     busiest_percent: float  # of one core
     intruder: str = "none"  # the busiest process outside the measurement (not MEASURED, not us)
     intruder_percent: float = 0.0  # of one core
+    steal_percent: float = 0.0  # of one core: time the hypervisor ran something else on our cores
+
+    @property
+    def competitor(self) -> tuple[str, float]:
+        """What competed with the measurement most, and how much of a core it took: a process
+        outside the measurement, or the hypervisor (steal: another guest on our cores)."""
+        if self.steal_percent > self.intruder_percent:
+            return "the hypervisor (steal time)", self.steal_percent
+        return self.intruder, self.intruder_percent
 
     @property
     def bound(self) -> bool:
@@ -71,11 +81,12 @@ def _snapshot() -> _Snapshot:
     return _Snapshot(time.monotonic(), cpu, processes)
 
 
-def _busy(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[float, float]:
-    """(busy, softirq) percent of all cores between two aggregate /proc/stat lines."""
+def _busy(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[float, float, int]:
+    """(busy, softirq) percent of all cores between two aggregate /proc/stat lines, and the
+    steal ticks between them."""
     delta = [b - a for a, b in zip(before, after, strict=False)]
     total = sum(delta[:8]) or 1  # user nice system idle iowait irq softirq steal
-    return 100.0 * (total - delta[3] - delta[4]) / total, 100.0 * delta[6] / total
+    return 100.0 * (total - delta[3] - delta[4]) / total, 100.0 * delta[6] / total, delta[7]
 
 
 class Meter:
@@ -114,13 +125,41 @@ class Meter:
         self._thread.join()
         last = _snapshot()
         self._account(last)
-        busy, softirq = _busy(self._first.cpu, last.cpu)
+        busy, softirq, steal = _busy(self._first.cpu, last.cpu)
         seconds = max(last.at - self._first.at, 1e-6)
         pid, (comm, ticks) = _busiest(self._ticks.items())
         other, (name, used) = _busiest((pid, use) for pid, use in self._ticks.items()
                                        if pid != os.getpid() and use[0] not in MEASURED and not use[0].startswith(KERNEL))
         self.use = CpuUse(busy, softirq, f"{comm} (pid {pid})", 100.0 * ticks / HZ / seconds,
-                          f"{name} (pid {other})", 100.0 * used / HZ / seconds)
+                          f"{name} (pid {other})", 100.0 * used / HZ / seconds, 100.0 * steal / HZ / seconds)
+
+
+def measurement_core() -> int | None:
+    """The core a measurement's client and server share: the last this process may use, so the
+    others keep the harness and the lab's daemons; None on one core (nothing to keep off it).
+    On one core a sample is one pipeline (send, the datapath's softirq work, receive), so its
+    figure is the path's cost per byte; client and server on two cores varied twice as much
+    here (cache lines moving between cores, each core's share of other work)."""
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return usable[-1] if len(usable) >= 2 else None
+
+
+@contextmanager
+def kept_off(cores: set[int]):
+    """This process (the harness: pytest, its meter thread, the commands it starts) on the
+    machine's other cores while a measurement holds ``cores``; as it was after.  The tools pin
+    themselves (iperf3 -A) from wherever they were started."""
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    others = before - cores
+    if others:
+        os.sched_setaffinity(0, others)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _busiest(items) -> tuple[int, tuple[str, int]]:

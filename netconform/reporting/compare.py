@@ -198,8 +198,8 @@ def markdown(data: dict) -> str:
             "Throughput: median of n samples (each one short iperf3 test, client and server pinned "
             "as `extra.cores` says) with min–max and the median's 95% interval (none below 6 "
             "samples); precision: the interval's half-width against the target (met or not); "
-            "× veth pair: the median of per-pair ratios to the raw veth pair sampled alternately "
-            "with the path (TCP only), with its 95% interval.  A measurement that failed shows its "
+            "× veth pair: the per-pair ratios to the raw veth pair sampled alternately with the path "
+            "(TCP only), their Hodges-Lehmann estimate with its 95% Wilcoxon interval.  A measurement that failed shows its "
             "error and no figure; a path whose datapath (engine, scheme realisation, both ends, MTU) "
             "another lab of the run measured names that lab instead of figures of its own.", "",
             "| topology | scheme | path | route | metric | n | median | min–max | ci95 | precision | "
@@ -229,7 +229,22 @@ def markdown(data: dict) -> str:
         e = r["extra"]
         rows.append(f"{where} {r['n']} | {r['min']:.1f} | {e['p50']:.1f} | {e['p90']:.1f} | "
                     f"{e['p99']:.1f} | {r['max']:.1f} |")
-    return "\n".join(rows + repeated(data) + difference_lines(data) + drift(data)) + "\n"
+    return "\n".join(rows + precision_line(data) + repeated(data) + difference_lines(data) + drift(data)) + "\n"
+
+
+def precision_line(data: dict) -> list[str]:
+    """How many measured TCP figures reached the precision they were sampled for, so a user sees
+    at once how far the run's figures can be told apart."""
+    measured = [r for r in data["records"] if r["metric"].startswith("tcp") and r["unit"] == "bit/s"
+                and r.get("precision") and r["precision"]["half_width"] is not None]
+    if not measured:
+        return []
+    met = [r for r in measured if r["precision"]["met"]]
+    widths = sorted(r["precision"]["half_width"] for r in measured)
+    return ["", f"Precision: {len(met)} of {len(measured)} TCP figures met their target "
+                f"(95 % half-width within ±{100 * measured[0]['precision']['target']:.0f} %); "
+                f"half-widths ±{100 * widths[0]:.1f} % to ±{100 * widths[-1]:.1f} %, "
+                f"median ±{100 * statistics.median(widths):.1f} %."]
 
 
 def repeated(data: dict) -> list[str]:

@@ -42,7 +42,6 @@ class Settings:
     repeats: int = 4  # flagged or tool-error samples taken again, at most, per series
 
     @property
-    @property
     def spread(self) -> Settings:
         """These settings with client and server on separate cores (the measurement's core and the
         one before it): several streams can use more than one core only so; unchanged unpinned."""
@@ -145,18 +144,16 @@ def _take(ends: Ends, settings: Settings, size: int, streams: int, udp_rate: int
 
 def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> int:
     """Bytes for ``settings.seconds`` of traffic, from a warm-up test that is not counted (it also
-    settles neighbours, conntrack and learning bridges): sized for TCP, one second for UDP, whose
-    sender may not reach the offered rate (iperf3 sends UDP from one thread)."""
-    if udp_rate:
-        warm = iperf.run(ends.source, ends.address, seconds=1, udp_rate=udp_rate, port=ends.port,
-                         cores=settings.cores)
-    else:
-        warm = iperf.run(ends.source, ends.address, size=WARM_UP_BYTES, streams=streams, port=ends.port,
-                         cores=settings.cores)
+    settles neighbours, conntrack and learning bridges), for UDP at the offered rate, which the
+    sender may not reach (iperf3 sends UDP from one thread: 0.5-1 Gbit/s here)."""
+    size = UDP_WARM_UP_BYTES if udp_rate else WARM_UP_BYTES
+    warm = iperf.run(ends.source, ends.address, size=size, streams=streams, udp_rate=udp_rate,
+                     port=ends.port, cores=settings.cores)
     return max(int(warm.bits_per_second * settings.seconds / 8), 1_000_000)
 
 
 WARM_UP_BYTES = 20_000_000
+UDP_WARM_UP_BYTES = 16_000_000  # a quarter of a second at what iperf3's UDP sender reaches here
 UDP_SAMPLES = (3, 6)  # at least, at most: loss and jitter are the figures, goodput is bounded by the rate
 INTRUSION = 25.0  # percent of a core used by a process outside the measurement: the sample is flagged
 
@@ -251,13 +248,13 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
                        precision=settings.precision)
 
 
-RR_SECONDS = 1  # one sockperf series (thousands of round trips on any path here)
+RR_SECONDS = 1  # one series of TCP round trips (about ten thousand on any path here)
 
 
 def round_trips(kind: str, source: Node, target: Node, address: str, port: int | None = None,
                 pinger: Node | None = None) -> list[Measurement]:
     """ICMP round trips (from ``pinger``: the source's stack, by default the source itself), and
-    TCP request/response round trips where the target has a port of its own for sockperf (not
+    TCP request/response round trips where the target has a port of its own for the echo server (not
     behind DNAT); a series that fails is recorded with its error."""
     route = f"{source.name} -> {target.name}"
     series = [("icmp-rtt", lambda: latency.icmp(pinger or source, address), 1.0)]
@@ -297,10 +294,13 @@ def paused_web_server(node: Node, port: int):
 def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> list[Measurement]:
     """Throughput on one of a lab's paths (``perf.paths``), through the real DNAT where published,
     TCP paired with ``reference``.  Pinned only where the lab runs on this machine's kernel (a
-    VM's cores are not these)."""
+    VM's cores are not these).  The client is the host's iperf3 in the source's network stack
+    (``Lab.stack_tools``), as on the reference: the datapath is the stack's, and an engine's
+    exec would add its own cost to every sample (50 ms for docker exec here, against 10 for
+    nsenter); the server, started once a series, runs in the container."""
     local = lab.provider.local_kernel
     settings = replace(settings, machine_cpu=local, cores=settings.cores if local else None)
-    ends = Ends(lab.node(path.source), lab.node(path.target), path.address, path.port, path.server_port)
+    ends = Ends(lab.stack_tools(path.source), lab.node(path.target), path.address, path.port, path.server_port)
     if not path.paused:
         return throughput(path.kind, ends, settings, reference=reference)
     with paused_web_server(ends.target, path.server_port):
@@ -308,7 +308,7 @@ def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> li
 
 
 def path_round_trips(lab, path) -> list[Measurement]:
-    """Latency on one of a lab's paths (no sockperf behind DNAT: it needs a port of its own).
+    """Latency on one of a lab's paths (no TCP round trips behind DNAT: the echo server needs a port of its own).
     ICMP goes from the source's stack with the host's busybox ping, whatever capabilities the
     engine gives the container (the ping check reports those): the figure is the datapath's."""
     return round_trips(path.kind, lab.node(path.source), lab.node(path.target), path.address,

@@ -15,7 +15,7 @@ done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    docker.io iptables nftables iperf3 sockperf busybox-static iproute2 util-linux procps \
+    docker.io iptables nftables iperf3 busybox-static iproute2 util-linux procps \
     iputils-ping tcpdump ethtool openvswitch-switch chromium gcc libc6-dev patchelf \
     podman netavark aardvark-dns catatonit \
     python3 python3-venv >/dev/null

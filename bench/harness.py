@@ -6,7 +6,7 @@
 For each measurement on each path of the lab: the wall time of the whole
 measurement (server start, retries, nsenter or docker exec, JSON parsing)
 against the time the tool itself ran (each iperf3 sample's own run, the
-ping train, sockperf's -t), and the difference.  TCP is paired with a raw
+ping train, the prober's rr series), and the difference.  TCP is paired with a raw
 veth pair as in the suite, so its wall time holds both.
 """
 

@@ -1,7 +1,7 @@
 """The lab's container image, built locally (there is no registry here).
 
 busybox-static (shell, ping, nc, httpd, nslookup, ip), iperf3 and
-sockperf (when installed) with the libraries ``ldd`` names, ``/prober``
+with the libraries ``ldd`` names, ``/prober``
 (``image/prober.c``, compiled static with this machine's C compiler, also
 run as it is by hosts that share this machine's file system), which runs a
 node's whole list of probes from one process and serves the whoami answer
@@ -23,9 +23,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-RECIPE = 4  # bump when the layout below changes
-# iperf3 for throughput; sockperf (optional) for TCP request/response latency.
-MEASURING_TOOLS = ("iperf3", "sockperf")
+RECIPE = 5  # bump when the layout below changes
+# iperf3 for throughput (TCP request/response latency is the prober's own rr).
+MEASURING_TOOLS = ("iperf3",)
 HERE = Path(__file__).parent / "image"
 REPOSITORY = "netconform/probe"
 
@@ -47,6 +47,15 @@ def cache_dir() -> Path:
 
 def missing_tools() -> list[str]:
     return [tool for tool in ("busybox", "iperf3", "ldd", "cc") if shutil.which(tool) is None]
+
+
+IN_IMAGE = "/prober"
+
+
+def prober_on(node) -> str:
+    """Where ``node`` runs the prober: the image's in a container, this machine's build copied
+    once to a host (``HostNode.install``), so every node runs the same one."""
+    return IN_IMAGE if node.kind == "container" else node.install(prober())
 
 
 def prober() -> Path:
@@ -107,7 +116,7 @@ def _write(path: Path, binaries: list[Path]) -> None:
         for binary in binaries[1:]:
             _add(tar, str(binary).lstrip("/"), binary.read_bytes(), mode=0o755)
         _add(tar, "serve", (HERE / "serve").read_bytes(), mode=0o755)
-        _add(tar, "prober", prober().read_bytes(), mode=0o755)
+        _add(tar, IN_IMAGE.lstrip("/"), prober().read_bytes(), mode=0o755)
         _add(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         _add(tar, "etc/group", b"root:x:0:\n")
 

@@ -43,7 +43,6 @@ from .providers.netns import EXT_ARRIVALS, EXT_ICMP_ARRIVALS
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
 ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)
 INFLIGHT = 16  # probes one prober keeps open at once
-PROBER = "/prober"  # in the image; hosts run the cached build (HostNode.install)
 REQUEST = r"GET /cgi-bin/whoami HTTP/1.0\r\n\r\n"
 NO_ICMP_SOCKET = "(no ICMP socket at the source)"  # the prober's "no-icmp-socket": neither raw nor datagram
 
@@ -522,7 +521,7 @@ def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token
     once), so every verdict has the same waits, attempts and one-way detection.  A prober that
     did not start, or was stopped by its guard, says so: its probes are then not measured."""
     node = lab.node(source)
-    binary = PROBER if node.kind == "container" else node.install(probe_image.prober())
+    binary = probe_image.prober_on(node)
     specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"{p.proto}:{p.address}:{p.port}" for p in probes]
     guard = prober_guard(len(probes), inflight)
     argv = [binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs]

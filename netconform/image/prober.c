@@ -59,7 +59,19 @@
  * for each probe datagram to ARRIVALS (default /tmp/udp-PORT.arrivals), from one process, without a fork per request (a CGI under
  * busybox httpd forks three processes per answer, which a 100-container
  * matrix turns into the bottleneck and its SYN backlog into dropped
- * connections).  Built static by netconform/image.py with the machine's cc.
+ * connections).
+ *
+ *   prober echo PORT
+ *   prober rr ADDR PORT SECONDS
+ *
+ * TCP request/response round trips for the benchmarks: echo sends back every byte a
+ * connection brings (one connection at a time); rr opens one connection (TCP_NODELAY), sends
+ * a RR_MESSAGE-byte message and waits for all of it to come back, again and again: for a tenth
+ * of a second not counted (neighbours, caches), then for SECONDS, and prints
+ * "rr COUNT MIN P50 P90 P99 MAX" (microseconds, each round trip timed on its own).  sockperf
+ * does the same but sleeps 2 s after its warm-up in every run.
+ *
+ * Built static by netconform/image.py with the machine's cc.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -72,6 +84,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -495,8 +508,104 @@ static int icmp_arrivals(const char *log)
 	}
 }
 
+#define RR_MESSAGE 16
+#define RR_MAX 4000000
+
+static int echo_server(const char *port)
+{
+	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(lfd, (struct sockaddr *)&at, sizeof at) < 0 || listen(lfd, 16) < 0) {
+		perror("prober echo");
+		return 1;
+	}
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		char buf[BUF];
+		ssize_t got;
+		while ((got = read(fd, buf, sizeof buf)) > 0)
+			if (write(fd, buf, (size_t)got) != got)
+				break;
+		close(fd);
+	}
+}
+
+static double now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* One round trip: the message out, all of it back; the microseconds it took, or -1. */
+static double round_trip(int fd)
+{
+	char msg[RR_MESSAGE] = "netconform rr", back[RR_MESSAGE];
+	double start = now_us();
+	if (write(fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+		return -1;
+	for (size_t have = 0; have < sizeof back;) {
+		ssize_t got = read(fd, back + have, sizeof back - have);
+		if (got <= 0)
+			return -1;
+		have += (size_t)got;
+	}
+	return now_us() - start;
+}
+
+static int rr(const char *addr, const char *port, const char *seconds)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port))};
+	struct timeval limit = {.tv_sec = 3};
+	if (inet_pton(AF_INET, addr, &to.sin_addr) != 1) {
+		fprintf(stderr, "prober rr: not an IPv4 address: %s\n", addr);
+		return 2;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+	if (connect(fd, (struct sockaddr *)&to, sizeof to) < 0) {
+		perror("prober rr: connect");
+		return 1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	double *rtt = malloc(RR_MAX * sizeof *rtt), until = now_us() + 1e5;
+	while (now_us() < until)
+		if (round_trip(fd) < 0)
+			goto broken;
+	size_t n = 0;
+	for (until = now_us() + atof(seconds) * 1e6; n < RR_MAX && now_us() < until; n++)
+		if ((rtt[n] = round_trip(fd)) < 0)
+			goto broken;
+	if (n < 2) {
+		fprintf(stderr, "prober rr: %zu round trips\n", n);
+		return 1;
+	}
+	qsort(rtt, n, sizeof *rtt, by_value);
+	printf("rr %zu %.1f %.1f %.1f %.1f %.1f\n", n, rtt[0], rtt[n / 2], rtt[n * 9 / 10], rtt[n * 99 / 100],
+	       rtt[n - 1]);
+	return 0;
+broken:
+	perror("prober rr: the connection broke");
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "echo"))
+		return echo_server(argv[2]);
+	if (argc == 5 && !strcmp(argv[1], "rr"))
+		return rr(argv[2], argv[3], argv[4]);
 	if (argc == 3 && !strcmp(argv[1], "icmp-arrivals"))
 		return icmp_arrivals(argv[2]);
 	if (argc >= 3 && argc <= 5 && !strcmp(argv[1], "serve"))

@@ -23,7 +23,7 @@ MACHINE_BOUND = 90.0  # percent of all cores
 # prefixes.  Anything else using a quarter of a core meanwhile competes with the measurement
 # (``CpuUse.intruder``), also a shell or busybox (the wrappers a sample is started through wait,
 # they never use a core).
-MEASURED = frozenset({"iperf3", "sockperf", "ping", "ovs-vswitchd", "weaver", "docker-proxy", "dockerd",
+MEASURED = frozenset({"iperf3", "prober", "ping", "ovs-vswitchd", "weaver", "docker-proxy", "dockerd",
                       "containerd", "containerd-shim", "runc", "podman", "conmon", "crun", "slirp4netns",
                       "rootlessport"})
 KERNEL = ("ksoftirqd/", "kworker/", "rcu_", "migration/", "swapper", "irq/")

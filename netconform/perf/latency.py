@@ -1,14 +1,16 @@
-"""Latency: ICMP round trips (ping) and TCP request/response round trips (sockperf)."""
+"""Latency: ICMP round trips (ping) and TCP request/response round trips (the prober's rr)."""
 
 from __future__ import annotations
 
 import re
 import statistics
+import time
 from dataclasses import dataclass
 
+from ..image import prober_on
 from ..nodes import Node
 
-SOCKPERF_PORT = 11111
+RR_PORT = 11111
 
 
 @dataclass(frozen=True)
@@ -40,25 +42,24 @@ def icmp(source: Node, address: str, count: int = 100) -> Percentiles:
     return Percentiles(cuts[49], cuts[89], cuts[98], len(rtts), rtts[0], rtts[-1], tool="busybox ping")
 
 
-def tcp_rr(source: Node, target: Node, address: str, seconds: int = 2) -> Percentiles:
-    """Full round trips of small TCP messages (sockperf ping-pong); LatencyError saying why not."""
-    for node in (source, target):
-        if not node.exec(["sh", "-c", "command -v sockperf"]).ok:
-            raise LatencyError(f"sockperf is not installed on {node.name}")
-    server = target.exec(["sh", "-c", f"sockperf sr --tcp -p {SOCKPERF_PORT} >/dev/null 2>&1 & echo $!"])
+def tcp_rr(source: Node, target: Node, address: str, seconds: float = 1) -> Percentiles:
+    """Round trips of small TCP messages on one connection for ``seconds`` (the prober's rr
+    against its echo server, started on the target for the series and ended by its PID);
+    LatencyError saying why not."""
+    server = target.exec(["sh", "-c", f"{prober_on(target)} echo {RR_PORT} >/dev/null 2>&1 & echo $!"])
     try:
-        for _ in range(20):
-            result = source.exec(["sockperf", "pp", "--tcp", "-i", address, "-p", str(SOCKPERF_PORT),
-                                  "-t", str(seconds), "--full-rtt"], timeout=seconds + 20)
-            found = dict(re.findall(r"percentile (\d+)\.000 =\s+([0-9.]+)", result.stdout))
-            count = re.search(r"Total (\d+) observations", result.stdout)
-            low = re.search(r"<MIN> observation =\s+([0-9.]+)", result.stdout)
-            high = re.search(r"<MAX> observation =\s+([0-9.]+)", result.stdout)
-            if {"50", "90", "99"} <= found.keys() and count and low and high:
-                return Percentiles(float(found["50"]), float(found["90"]), float(found["99"]),
-                                   int(count.group(1)), float(low.group(1)), float(high.group(1)),
-                                   tool="sockperf ping-pong")
-        raise LatencyError(f"sockperf {source.name} -> {address}: no percentiles "
-                           f"({str(result).splitlines()[0][:200]})")
+        client = prober_on(source)
+        for _ in range(20):  # the server may take a moment to listen
+            result = source.exec([client, "rr", address, str(RR_PORT), str(seconds)], timeout=seconds + 20)
+            found = re.fullmatch(r"rr (\d+) ([0-9.]+) ([0-9.]+) ([0-9.]+) ([0-9.]+) ([0-9.]+)\n?", result.stdout)
+            if found:
+                count, low, p50, p90, p99, high = found.groups()
+                return Percentiles(float(p50), float(p90), float(p99), int(count), float(low), float(high),
+                                   tool="prober rr (16-byte messages, TCP_NODELAY)")
+            if "refused" not in result.stderr:
+                break
+            time.sleep(0.05)
+        raise LatencyError(f"prober rr {source.name} -> {address}: "
+                           f"{(result.stdout + result.stderr).strip()[-200:] or f'exit {result.rc}'}")
     finally:  # hosts may be someone else's machines: leave no server behind
         target.exec(["kill", server.stdout.strip()])

@@ -37,7 +37,7 @@ PACKAGES = (
     "iproute2", "iptables", "nftables", "docker.io", "openvswitch-switch", "ethtool", "tcpdump",
     "iputils-ping", "procps", "bridge-utils", "busybox-static",
     # measuring tools
-    "iperf3", "sockperf",
+    "iperf3",
 )
 DISABLED = ("docker.service", "docker.socket", "containerd.service", "openvswitch-switch.service",
             "ovs-vswitchd.service", "ovsdb-server.service", "apt-daily.timer",

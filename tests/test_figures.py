@@ -8,6 +8,7 @@ from netconform.perf import bench
 from netconform.perf.latency import Percentiles
 from netconform.perf import stats
 from netconform.perf.stats import ratios, summarise
+from netconform.reporting.compare import differences
 from netconform.result import Result
 
 
@@ -81,3 +82,22 @@ def test_the_report_says_how_many_samples_were_taken_again_and_why():
     assert repeated({"records": [record, clean], "baseline": [clean]}) == \
         ["", "Samples taken again: 2 (stress (pid 9) used a core meanwhile (2x))."]
     assert "No sample was taken again" in repeated({"records": [clean], "baseline": []})[1]
+
+
+def _cross(topology: str, ratio: float, low: float, high: float) -> dict:
+    return {"path": "cross-host", "metric": "tcp", "topology": topology, "runtime": "docker", "route": "c1 -> c3",
+            "ratio_to_baseline": ratio, "ratio_ci95": [low, high], "same_path_as": None}
+
+
+def test_a_difference_holds_for_all_comparisons_of_its_path_together():
+    """Two schemes 8 % apart with ±4 % ratios differ when they are the only two; among seven
+    (21 comparisons at once) the interval widens (Bonferroni) and the same two are no longer
+    called different, while a scheme at a third of the others still is."""
+    a, b = _cross("vxlan", 0.70, 0.672, 0.728), _cross("overlay", 0.645, 0.619, 0.671)
+    [alone] = differences([a, b])
+    assert alone["detectable"] and alone["comparisons"] == 1 and alone["percent"] == 7.9
+    others = [_cross(f"s{i}", 0.9 + 0.1 * i, 0.86 + 0.1 * i, 0.94 + 0.1 * i) for i in range(4)]
+    slow = _cross("weave", 0.015, 0.0144, 0.0156)
+    among = {(d["slower"].split(" ")[0], d["than"].split(" ")[0]): d for d in differences([a, b, *others, slow])}
+    assert among["overlay", "vxlan"]["comparisons"] == 21 and not among["overlay", "vxlan"]["detectable"]
+    assert among["weave", "overlay"]["detectable"]

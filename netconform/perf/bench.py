@@ -42,7 +42,7 @@ class Settings:
     repeats: int = 4  # flagged or tool-error samples taken again, at most, per series
 
     @property
-    def spread(self) -> Settings:
+    def split(self) -> Settings:
         """These settings with client and server on separate cores (the measurement's core and the
         one before it): several streams can use more than one core only so; unchanged unpinned."""
         if not self.cores:
@@ -212,7 +212,7 @@ def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
                                          error="no TCP figure to set the UDP rate from", wall_seconds=0.0))
                 continue
             rate = int(tcp.summary.median * settings.udp_share)
-        chosen = settings.spread if streams > 1 else settings
+        chosen = settings.split if streams > 1 else settings
         if rate:
             chosen = replace(settings, samples=UDP_SAMPLES[0], max_samples=UDP_SAMPLES[1])
         try:

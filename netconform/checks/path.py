@@ -17,7 +17,7 @@ import re
 import struct
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..expect import Probe, network_of, own_stacks
 from ..lab import Lab
@@ -72,7 +72,8 @@ def parse_ip(ip: bytes) -> Packet | None:
             inner = parse_ip(frame[14:]) if frame[12:14] == b"\x08\x00" else None
             return Packet(src, dst, proto, dport, tunnel_id=int.from_bytes(body[12:15], "big"), inner=inner)
         if number == 17 and dport == SLEEVE_PORT:
-            return Packet(src, dst, proto, dport, inner=_sleeve_inner(body[8:]))
+            frames = sleeve_frames(body[8:])
+            return Packet(src, dst, proto, dport, inner=frames[0] if frames else None)
         return Packet(src, dst, proto, dport)
     if number == 1 and body:
         return Packet(src, dst, proto, icmp_type=body[0])
@@ -88,18 +89,21 @@ def parse_ip(ip: bytes) -> Packet | None:
     return Packet(src, dst, proto)
 
 
-def _sleeve_inner(payload: bytes) -> Packet | None:
-    """The first IPv4 packet in a Weave sleeve datagram: weaver sends the Ethernet frames it
-    captured behind a header and a length of its own (unencrypted), so the frame is found where an
-    Ethernet header says IPv4 and a well-formed IPv4 header follows.  Encrypted sleeve (NaCl)
-    shows none, which is what a wire check of an encrypted mesh must see."""
-    at = payload.find(b"\x08\x00\x45")
+def sleeve_frames(payload: bytes) -> list[Packet]:
+    """The IPv4 packets in a Weave sleeve datagram, in order: weaver sends the Ethernet frames it
+    captured behind a header and a length of its own (unencrypted), several in one datagram when
+    they queue together (a frame held while the peer's address is learned goes out with the
+    next), so each frame is found where an Ethernet header says IPv4 and a well-formed IPv4
+    header follows, and the search goes on past it.  Encrypted sleeve (NaCl) shows none, which
+    is what a wire check of an encrypted mesh must see."""
+    found, at = [], payload.find(b"\x08\x00\x45")
     while at >= 12:
         inner = parse_ip(payload[at + 2:])
         if inner is not None and inner.proto in PROTOCOLS.values():
-            return inner
+            found.append(inner)
+            at += 2 + max(struct.unpack_from(">H", payload, at + 4)[0], 20) - 1
         at = payload.find(b"\x08\x00\x45", at + 1)
-    return None
+    return found
 
 
 def parse_pcap(data: bytes) -> list[Packet]:
@@ -111,7 +115,11 @@ def parse_pcap(data: bytes) -> list[Packet]:
         offset += 16 + captured
         if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
             packet = parse_ip(frame[14:])
-            if packet is not None:
+            if packet is not None and packet.dport == SLEEVE_PORT and packet.proto == "udp" and packet.inner:
+                # every frame a sleeve datagram carries, each under the datagram's outer header
+                header = (frame[14] & 0x0F) * 4 + 8
+                packets += [replace(packet, inner=inner) for inner in sleeve_frames(frame[14 + header:])]
+            elif packet is not None:
                 packets.append(packet)
     return packets
 

@@ -113,16 +113,29 @@ class WeaveNet(Scheme):
 
     def _wait_connected(self, site, host: str, peers: int, timeout: float = 60) -> None:
         """Until weaver on ``host`` has an established connection to every other peer (the others
-        found through Weave's own gossip)."""
+        found through Weave's own gossip) and routes to each of them directly: connections are
+        established before the topology gossip settles, and until it does a router relays
+        through a third peer (measured here: h1's route to h2 via h3 right after all three
+        connections were up, so a lab's first cross-host packets took h1 -> h3 -> h2)."""
         deadline, said = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
             said = self.api(site, host, "/status/connections")
-            if len(set(re.findall(r"established\s+\S+\s+(\S+)", said))) >= peers:
+            if len(set(re.findall(r"established\s+\S+\s+(\S+)", said))) >= peers and self._direct(site, host, peers):
                 return
             time.sleep(0.2)
         log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()
         raise RuntimeError(f"weave on {host}: {said.count('established')} of {peers} connections established "
                            f"after {timeout:.0f} s ({said.strip() or 'no answer'}); weaver's last words: {log}")
+
+    def _direct(self, site, host: str, peers: int) -> bool:
+        """Whether weaver on ``host`` routes to ``peers`` other peers, each directly (its /report's
+        unicast routes: Via is the destination itself)."""
+        try:
+            router = json.loads(self.api(site, host, "/report"))["Router"]
+        except (ValueError, KeyError):
+            return False
+        routes = [r for r in router.get("UnicastRoutes") or [] if r["Dest"] != router["Name"]]
+        return len(routes) >= peers and all(r["Via"] == r["Dest"] for r in routes)
 
     def after_container(self, site, node) -> None:
         if site.topology.container(node.name).mode != "bridge":

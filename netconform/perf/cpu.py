@@ -146,9 +146,11 @@ def measurement_core() -> int | None:
 
 @contextmanager
 def kept_off(cores: set[int]):
-    """This process (the harness: pytest, its meter thread, the commands it starts) on the
-    machine's other cores while a measurement holds ``cores``; as it was after.  The tools pin
-    themselves (iperf3 -A) from wherever they were started."""
+    """The calling thread (the harness's, and what it starts meanwhile: the meter's thread and the
+    commands, which inherit its affinity) on the machine's other cores while a measurement holds
+    ``cores``; as it was after.  The tools pin themselves (iperf3 -A) from wherever they were
+    started.  sched_setaffinity(0) sets the calling thread only, so threads started before keep
+    theirs."""
     if not cores or not hasattr(os, "sched_setaffinity"):
         yield
         return

@@ -29,6 +29,7 @@ from .nodes import SshNode
 from .plan import plan
 from .reporting.conformance import Report
 from .runtimes.base import Unavailable
+from .schemes import SCHEMES
 from .topology import Topology, TopologyError, available, load, resolve
 from .topology.load import BUILTIN_DIR
 
@@ -286,6 +287,9 @@ def features(topo: Topology) -> set[str]:
     if len(topo.hosts) > 1:
         found.add("multihost")
     found.add(f"scheme:{topo.scheme}")
+    family = SCHEMES[topo.scheme].family if topo.scheme in SCHEMES else None
+    if family:
+        found.add(f"scheme:{family}")
     return found
 
 

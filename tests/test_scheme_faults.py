@@ -9,6 +9,7 @@ import pytest
 from netconform import expect
 from netconform.checks import path
 from netconform.measure import addresses, measure
+from netconform.schemes.weave import EncryptedWeaveNet
 
 pytestmark = pytest.mark.lab
 
@@ -145,6 +146,20 @@ def test_wire_reports_weave_sleeve_lost_on_the_way_out(live_lab):
     assert problems[0].startswith("c1 -> c2 on the underlay: the trigger failed"), problems
     assert problems[1].startswith(f"c1 -> c2 on the underlay: expected 3 echo requests {live['c1']} > {live['c2']} "
                                   "inside udp/6783 from 198.18.0.1 to 198.18.0.2, found 0"), problems
+
+
+def test_wire_reports_plaintext_where_weave_promised_encryption(live_lab, monkeypatch):
+    """weave-encrypted's promise held against weave routers started without the password (one
+    peer's configuration losing it): the datagrams are still Weave's port between the hosts, but
+    the check reads the trigger inside them and says the tunnel is not encrypted.  The same check
+    on the encrypted lab finds nothing readable (test_underlay_carries_the_scheme there)."""
+    lab = live_lab("weave")
+    monkeypatch.setattr(lab, "scheme", EncryptedWeaveNet())
+    problems, live = path.wire(lab), addresses(lab)
+    assert len(problems) == 1 and problems[0].startswith(
+        "c1 -> c2 on the underlay: "), problems
+    assert " udp/6783 datagrams carry plaintext packets, the tunnel is not encrypted:" in problems[0], problems
+    assert f"198.18.0.1 > 198.18.0.2 udp/6783 [{live['c1']} > {live['c2']} icmp]" in problems[0], problems
 
 
 def test_wire_reports_container_traffic_masqueraded_between_hosts(live_lab):

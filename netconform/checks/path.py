@@ -178,6 +178,7 @@ def capture(lab: Lab, host: str, trigger) -> list[Packet]:
 # What each scheme's wire promise looks like in an outer header: (protocol, port).
 ENCAPSULATION = {"udp/4789": ("udp", 4789), "udp/6784": ("udp", 6784), "udp/6783": ("udp", SLEEVE_PORT),
                  "gre": ("gre", None)}
+ENCRYPTED = " encrypted"  # a promise's suffix: that form, its payload unreadable (weave --password)
 PINGS = 3
 
 
@@ -228,6 +229,8 @@ def wire(lab: Lab) -> list[str]:
             problems.append(f"{where}: expected {PINGS} plain echo requests {source_ip} > {path.address}, "
                             f"found {len(plain)} in {len(packets)} captured:\n  {seen}")
         return problems
+    if expected.endswith(ENCRYPTED):
+        return problems + _encrypted(packets, expected, where, (local, remote), exposed)
     proto, port = ENCAPSULATION[expected]
     tunnel_id = lab.scheme.promise.tunnel_id
     carried = [p for p in packets if (p.src, p.dst, p.proto) == (local, remote, proto)
@@ -243,6 +246,28 @@ def wire(lab: Lab) -> list[str]:
                         f"another id or payload) in {len(packets)} captured:\n  {seen}")
     if exposed:
         problems.append(f"{where}: container addresses outside {expected}:\n  {_flows(exposed, {local, remote})}")
+    return problems
+
+
+def _encrypted(packets: list[Packet], expected: str, where: str, hosts: tuple[str, str],
+               exposed: list[Packet]) -> list[str]:
+    """An encrypted tunnel: at least one datagram a ping between the hosts on the promised port,
+    none holding a frame that can be read (any IPv4 packet inside, the trigger's or another's),
+    and no container address in an outer header."""
+    form = expected.removesuffix(ENCRYPTED)
+    proto, port = ENCAPSULATION[form]
+    seen = _flows(packets, set(hosts))
+    datagrams = [p for p in packets if (p.src, p.dst, p.proto) == (*hosts, proto) and (port is None or p.dport == port)]
+    problems = []
+    if len(datagrams) < PINGS:
+        problems.append(f"{where}: expected at least {PINGS} {form} datagrams from {hosts[0]} to {hosts[1]} "
+                        f"(the trigger's, encrypted), found {len(datagrams)} in {len(packets)} captured:\n  {seen}")
+    readable = [p for p in datagrams if p.inner is not None]
+    if readable:
+        problems.append(f"{where}: {len(readable)} of {len(datagrams)} {form} datagrams carry plaintext "
+                        f"packets, the tunnel is not encrypted:\n  {_flows(readable, set(hosts))}")
+    if exposed:
+        problems.append(f"{where}: container addresses outside {form}:\n  {_flows(exposed, set(hosts))}")
     return problems
 
 

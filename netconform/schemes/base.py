@@ -72,6 +72,9 @@ BRIDGE_BUILT_FIRST = (Setting("net.ipv4.ip_forward", "1", "the scheme's set-up: 
 
 class Scheme:
     name = "local"
+    # The scheme a variant of it belongs to (weave-encrypted: weave), for tests that need any of them
+    # (``requires("scheme:weave")``); the name itself by default.
+    family: str | None = None
     description = ("No cross-host container network: containers on other hosts are reached "
                    "only through their host's published ports.")
     promise = Promise()

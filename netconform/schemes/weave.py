@@ -30,6 +30,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import time
 from dataclasses import replace
@@ -44,6 +45,7 @@ RANGE = ipaddress.IPv4Network("10.32.0.0/12")  # Weave Net's default allocation 
 # its own framing costs 62 bytes.  ethwe itself gets the weave bridge's MTU (65535 here), so a
 # larger packet leaves the container and weaver answers it with "fragmentation needed".
 SLEEVE_MTU = 1438
+ENCRYPTED_SLEEVE_MTU = 1414  # encrypted: NaCl's nonce and tag take 24 more (/status/connections, measured here)
 
 
 def binary(name: str) -> str | None:
@@ -59,6 +61,7 @@ class WeaveNet(Scheme):
     network = "weave"  # what containers are addressed on: Weave's, attached by its CNI plugin
     engine_network = "bridge"  # what the engine puts them on first (as under weave attach)
     local_datapath = None
+    encrypted = False  # a network password (EncryptedWeaveNet)
     description = ("Weave Net 2.8: Weave's own router on every host (a full mesh, sleeve or fast "
                    "datapath), its IPAM splitting 10.32.0.0/12, containers attached by its CNI plugin.")
     # The CNI plugin gives the weave bridge an address of the host's share (the containers'
@@ -94,6 +97,8 @@ class WeaveNet(Scheme):
 
     def after_engines(self, site, runtime) -> None:
         topo = site.topology
+        # One password a lab, in weaver's environment (its --password default), never on a command line.
+        secret = f"WEAVE_PASSWORD={secrets.token_hex(16)} " if self.encrypted else ""
         for i, host in enumerate(topo.hosts, start=1):
             weaver = site.hosts[host.name].install(Path(binary("weaver")))  # static: copied to a VM as is
             work = f"/run/lab/weave/{host.name}"
@@ -101,7 +106,7 @@ class WeaveNet(Scheme):
             # routers dialling each other at once can leave a connection "pending" for long.
             peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts[:i - 1])
             script = (f"mount -t sysfs sysfs /sys && mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
-                      f"CHECKPOINT_DISABLE=1 exec {weaver} --docker-api= --no-dns --no-discovery "
+                      f"CHECKPOINT_DISABLE=1 {secret}exec {weaver} --docker-api= --no-dns --no-discovery "
                       f"--name 02:00:00:00:{i // 256:02x}:{i % 256:02x} --nickname {host.name} "
                       f"--http-addr {HTTP} --status-addr 127.0.0.1:6782 --ipalloc-range {RANGE} "
                       f"--ipalloc-init consensus={len(topo.hosts)} --datapath datapath "
@@ -155,11 +160,12 @@ class WeaveNet(Scheme):
         """weaver's own account, per host: connections (sleeve or fastdp, MTU), IPAM's split."""
         parts = []
         for host in site.topology.hosts:
-            connections = re.findall(r"(established|pending|failed)\s+(sleeve|fastdp)\S*.*?mtu=(\d+)",
+            connections = re.findall(r"(established|pending|failed)\s+((?:encrypted\s+)?(?:sleeve|fastdp))\S*.*?mtu=(\d+)",
                                      self.api(site, host.name, "/status/connections"))
             ipam = self.api(site, host.name, "/status/ipam").strip().splitlines()
             mine = next((line for line in ipam if f"({host.name})" in line), "?")
-            parts.append(f"{host.name}: " + ", ".join(f"{kind} {state} mtu {mtu}" for state, kind, mtu in connections)
+            parts.append(f"{host.name}: " + ", ".join(f"{' '.join(kind.split())} {state} mtu {mtu}"
+                                                      for state, kind, mtu in connections)
                          + f"; IPAM {' '.join(mine.split())}")
         version_line = self.api(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
         return (f"Weave Net router ({' '.join(version_line[0].split()) if version_line else 'version ?'}), "
@@ -171,3 +177,17 @@ class WeaveNet(Scheme):
         JSON only to a client that asks for it)."""
         return site.hosts[host].exec(["wget", "-qO-", "--header=Accept: application/json", f"http://{HTTP}{path}"],
                                      timeout=10).stdout
+
+
+class EncryptedWeaveNet(WeaveNet):
+    """Weave Net with a network password (``weave launch --password``, here in weaver's
+    ``WEAVE_PASSWORD``): the mesh's TCP and sleeve's datagrams in NaCl (fastdp: IPsec ESP), so the
+    underlay carries Weave's port and no container address, and sleeve's frames lose room to the
+    cipher's nonce and tag."""
+
+    name = "weave-encrypted"
+    family = "weave"
+    encrypted = True
+    description = ("Weave Net 2.8 with a network password: the same routers, mesh and IPAM as weave, "
+                   "every connection encrypted (sleeve: NaCl; fast datapath: IPsec ESP).")
+    promise = replace(WeaveNet.promise, mtu=ENCRYPTED_SLEEVE_MTU, wire="udp/6783 encrypted")

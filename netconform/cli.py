@@ -113,7 +113,7 @@ def _engines(args) -> int:
     from . import engines
 
     if args.action == "fetch":
-        for name in args.names or list(engines.RELEASES):
+        for name in args.names or list(engines.BUILDS):
             if name not in engines.RELEASES:
                 print(f"engines fetch: {name!r} is not a release; allowed: {', '.join(engines.RELEASES)}",
                       file=sys.stderr)
@@ -125,7 +125,7 @@ def _engines(args) -> int:
                 return 1
     for name in engines.CHOICES:
         engine = engines.resolve(name)
-        print(f"{name:<13} {engine.missing() or engine.describe()}")
+        print(f"{name:<20} {engine.missing() or engine.describe()}")
     return 0
 
 

@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .image import cache_dir
@@ -115,6 +115,10 @@ class Release:
     version: str  # the engine version the suite ships, MAJOR.MINOR
     runtime: str = "docker"
     pin: str = ""  # a suite above ``suite`` whose version of a package wins where it has one (experimental)
+    # A variant: another release's fetched build (``of``) run with netavark's other firewall driver
+    # (``firewall``, set in containers.conf), so a report shows whether the driver changes behaviour.
+    of: str = ""
+    firewall: str = ""
 
     @property
     def recipe(self) -> Recipe:
@@ -128,8 +132,10 @@ RELEASES = {r.name: r for r in (
     Release("podman-5.4", "trixie", "Debian 13", "5.4", "podman"),
     Release("podman-5.8", "sid", "Debian unstable", "5.8", "podman"),
     Release("podman-6.1", "sid", "Debian experimental", "6.1", "podman", pin="experimental"),
+    Release("podman-5.8-iptables", "sid", "Debian unstable", "5.8", "podman", of="podman-5.8", firewall="iptables"),
 )}
 CHOICES = (SYSTEM, *RELEASES)
+BUILDS = tuple(name for name, release in RELEASES.items() if not release.of)  # what --engine all runs
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ class EngineBuild:
     bindir: Path | None = None  # put first on dockerd's PATH; None: PATH as it is
     packages: tuple[tuple[str, str], ...] = ()  # (package, version) as fetched
     substitutes: tuple[Substitute, ...] = ()
+    firewall: str = ""  # netavark's firewall driver, where a variant sets it; "": the build's default
 
     def command(self, argv: list[str]) -> list[str]:
         """``argv`` run with this build's tools first on PATH (dockerd finds containerd, the
@@ -183,7 +190,8 @@ class EngineBuild:
         subs = "; ".join(map(str, self.substitutes))
         release = RELEASES.get(self.name)
         origin = f"{release.distro} packages: {versions}" if release else f"the tools in {self.bindir}"
-        return origin + (f"; {subs}" if subs else "")
+        chosen = f"; netavark's {self.firewall} firewall driver (containers.conf)" if self.firewall else ""
+        return origin + chosen + (f"; {subs}" if subs else "")
 
 
 def label(runtime: str, engine: str) -> str:
@@ -199,11 +207,11 @@ def parse(value: str) -> list[str]:
     """``--engine`` value -> engine names, in the order given; ValueError names what is allowed."""
     names = [part.strip() for part in value.split(",") if part.strip()]
     if names == ["all"]:
-        return list(RELEASES)
+        return list(BUILDS)
     unknown = [n for n in names if n not in CHOICES]
     if unknown or not names:
         raise ValueError(f"--engine: {', '.join(unknown) or repr(value)} is not an engine; allowed: "
-                         f"{', '.join(CHOICES)} or all")
+                         f"{', '.join(CHOICES)} or all (every build as packaged: {', '.join(BUILDS)})")
     return list(dict.fromkeys(names))
 
 
@@ -211,6 +219,8 @@ def resolve(name: str) -> EngineBuild:
     """The engine build ``name`` stands for: the system's, or the last fetched build of a release."""
     if name == SYSTEM:
         return EngineBuild(SYSTEM)
+    if RELEASES[name].of:
+        return replace(resolve(RELEASES[name].of), name=name, firewall=RELEASES[name].firewall)
     current = root() / name / "current"
     manifest = current / "engine.json"
     if not manifest.exists():
@@ -223,6 +233,9 @@ def resolve(name: str) -> EngineBuild:
 def fetch(name: str, log=print) -> EngineBuild:
     """Download and unpack a release's engine packages (cached by their versions)."""
     release = RELEASES[name]
+    if release.of:  # a variant runs the build it is of
+        fetch(release.of, log)
+        return resolve(name)
     suites = (release.suite, release.pin) if release.pin else (release.suite,)
     apt = Apt(root() / "apt" / "+".join(suites), suites)
     try:

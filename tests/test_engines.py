@@ -29,7 +29,11 @@ NEWEST = "docker-28.5"
 
 
 def test_engine_option_names_what_is_allowed():
-    assert engines.parse("all") == list(engines.RELEASES)
+    # every build as packaged; a variant (another firewall driver) only by name
+    assert engines.parse("all") == [r for r in engines.RELEASES if r != "podman-5.8-iptables"]
+    assert engines.parse("podman-5.8-iptables") == ["podman-5.8-iptables"]
+    variant = engines.resolve("podman-5.8-iptables")
+    assert variant.firewall == "iptables" and variant.bindir == engines.resolve("podman-5.8").bindir
     assert engines.parse("docker-28.5, system,docker-28.5") == ["docker-28.5", "system"]
     with pytest.raises(ValueError, match="docker-27.0 is not an engine; allowed: system, docker-20.10"):
         engines.parse("docker-27.0")

@@ -97,19 +97,21 @@ def _inspect(host: HostNode, podman: tuple[str, ...], name: str) -> ContainerSta
                           endpoints={n: a for n, a in named.items() if a and running}, id=attrs.get("Id", ""))
 
 
-def containers_conf(bindir, cgroup2: bool) -> str:
+def containers_conf(bindir, cgroup2: bool, firewall: str = "") -> str:
     """What a fetched build's podman reads after its release's own containers.conf
     (``CONTAINERS_CONF_OVERRIDE``): its helpers and seccomp profile from the cache, not this
-    machine's; on the cgroup v2 hierarchy of a hybrid host no pids limit (no controller for it)."""
+    machine's; on the cgroup v2 hierarchy of a hybrid host no pids limit (no controller for it);
+    netavark's firewall driver where a variant chooses one."""
     tree = bindir.parent / "root"
     limits = "pids_limit = 0\n" if cgroup2 else ""
+    driver = f'firewall_driver = "{firewall}"\n' if firewall else ""
     return f"""[containers]
 seccomp_profile = "{tree}/usr/share/containers/seccomp.json"
 init_path = "{bindir}/catatonit"
 {limits}
 [network]
 network_backend = "netavark"
-
+{driver}
 [engine]
 conmon_path = ["{bindir}/conmon"]
 helper_binaries_dir = ["{bindir}"]
@@ -189,7 +191,8 @@ class PodmanRuntime:
         cgroups = (", cgroup v2 mounted in each host's own mount namespace (Podman 6 refuses v1; this "
                    "machine is hybrid), so no resource limits (pids_limit 0)" if self.cgroup2_only else "")
         return {"name": self.build.name if self.fetched else "podman", "version": self.version(), "build": build,
-                "options": f"rootful, network backend netavark ({self.firewall_driver} firewall driver, its default), "
+                "options": f"rootful, network backend netavark ({self.firewall_driver} firewall driver, "
+                           f"{'set in containers.conf' if self.build.firewall else 'its default'}), "
                            "cgroupfs, default capabilities "
                            f"(no NET_RAW: the prober's ICMP uses a datagram socket){cgroups}"}
 
@@ -197,7 +200,9 @@ class PodmanRuntime:
     def firewall_driver(self) -> str:
         """The firewall driver netavark uses: its own default (``netavark version``:
         default_fw_driver, nftables from netavark 1.10 on as Debian builds it); Debian 12's 1.4
-        has only iptables."""
+        has only iptables; a variant's choice (``EngineBuild.firewall``) where it makes one."""
+        if self._driver is None and self.build.firewall:
+            self._driver = self.build.firewall
         if self._driver is None:
             said = subprocess.run(self.build.command([str(self.build.bindir / "netavark"), "version"]),
                                   capture_output=True, text=True).stdout if self.fetched else ""
@@ -304,7 +309,8 @@ class PodmanRuntime:
             node.exec(["sh", "-c", "\n".join(script)]).check(f"podman state on {host}")
             node.write(f"{root}/networks/{DEFAULT_NETWORK}.json", network + "\n")
             if self.fetched:
-                node.write(f"{root}/containers.conf", containers_conf(self.build.bindir, self.cgroup2_only))
+                node.write(f"{root}/containers.conf",
+                           containers_conf(self.build.bindir, self.cgroup2_only, self.build.firewall))
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             try:

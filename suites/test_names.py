@@ -1,8 +1,8 @@
-"""/etc/hosts and DNS: link aliases, embedded DNS, shared hostnames."""
+"""/etc/hosts and DNS: link aliases, embedded DNS, weaveDNS, shared hostnames."""
 
 import pytest
 
-from netconform.checks import assert_none, names
+from netconform.checks import assert_none, names, weave_dns
 from netconform.deviations import excuse, probe_seen
 from netconform.expect import Probe
 from netconform.measure import run_probes
@@ -64,6 +64,13 @@ def _check_link_rules_followed(lab, link, source, filler, old_address):
 def test_embedded_dns(lab):
     """Names resolve inside a user-defined network and nowhere else."""
     assert_none(names.embedded_dns(lab))
+
+
+@pytest.mark.requires("scheme:weave")
+def test_weave_dns(lab):
+    """weaveDNS answers every Weave-attached container's NAME.weave.local with its Weave address,
+    from every container at its own host's DNS server, and answers no name nobody has."""
+    assert_none(weave_dns.weave_dns(lab))
 
 
 @pytest.mark.requires("container")

@@ -41,6 +41,7 @@ from .base import Promise, Scheme
 BINARIES = ("weaver", "weaveutil")
 HTTP = "127.0.0.1:6784"  # weaver's control API, on each host's loopback
 RANGE = ipaddress.IPv4Network("10.32.0.0/12")  # Weave Net's default allocation range
+DNS_DOMAIN = "weave.local."  # weaveDNS's default domain: each container is named NAME.weave.local
 # Sleeve's effective MTU on a 1500-byte underlay, as weaver verifies it (/status/connections):
 # its own framing costs 62 bytes.  ethwe itself gets the weave bridge's MTU (65535 here), so a
 # larger packet leaves the container and weaver answers it with "fragmentation needed".
@@ -106,7 +107,8 @@ class WeaveNet(Scheme):
             # routers dialling each other at once can leave a connection "pending" for long.
             peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts[:i - 1])
             script = (f"mount -t sysfs sysfs /sys && mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
-                      f"CHECKPOINT_DISABLE=1 {secret}exec {weaver} --docker-api= --no-dns --no-discovery "
+                      f"CHECKPOINT_DISABLE=1 {secret}exec {weaver} --docker-api= --no-discovery "
+                      f"--dns-listen-address {self._dns_listen(site, host.name)} "
                       f"--name 02:00:00:00:{i // 256:02x}:{i % 256:02x} --nickname {host.name} "
                       f"--http-addr {HTTP} --status-addr 127.0.0.1:6782 --ipalloc-range {RANGE} "
                       f"--ipalloc-init consensus={len(topo.hosts)} --datapath datapath "
@@ -155,18 +157,45 @@ class WeaveNet(Scheme):
             return
         address = json.loads(done.stdout)["ips"][0]["address"].split("/")[0]
         node.attached[self.network] = address
+        # As `weave attach` does for a container named in Weave's domain (its `weave dns-add`).
+        site.hosts[node.host].exec(["wget", "-qO-", "--method=PUT",
+                                    f"http://{HTTP}/name/{node.id}/{address}?fqdn={self.dns_name(node.name)}"],
+                                   timeout=10).check(f"naming {node.name} in weaveDNS")
+
+    def _dns_listen(self, site, host: str) -> str:
+        """Where weaveDNS listens: the engine bridge's address where the bridge has it already (Docker
+        makes docker0 at start, and ``weave launch`` binds weaveDNS there), else weaver's own default,
+        every address (Podman makes its bridge at the first container, after the router starts)."""
+        gateway = self.dns_address(site.topology, host)
+        if site.planned:
+            return f"{gateway}:53"
+        held = site.hosts[host].exec(["ip", "-o", "-4", "addr", "show"]).stdout
+        return f"{gateway}:53" if f" {gateway}/" in held else "0.0.0.0:53"
+
+    def dns_address(self, topo, host: str) -> str:
+        """Where weaveDNS answers on ``host``: the engine bridge's own address, the containers'
+        gateway before Weave attaches them (``weave launch`` listens on docker0's)."""
+        return str(self.gateway(topo, host).ip)
+
+    @staticmethod
+    def dns_name(container: str) -> str:
+        return f"{container}.{DNS_DOMAIN}"
 
     def realised_in(self, site, version) -> str:
-        """weaver's own account, per host: connections (sleeve or fastdp, MTU), IPAM's split."""
+        """weaver's own account, per host: connections (sleeve or fastdp, MTU), IPAM's split, where
+        weaveDNS listens and how many names it holds."""
         parts = []
         for host in site.topology.hosts:
             connections = re.findall(r"(established|pending|failed)\s+((?:encrypted\s+)?(?:sleeve|fastdp))\S*.*?mtu=(\d+)",
                                      self.api(site, host.name, "/status/connections"))
             ipam = self.api(site, host.name, "/status/ipam").strip().splitlines()
             mine = next((line for line in ipam if f"({host.name})" in line), "?")
+            entries = re.search(r"Service: dns.*?Entries:\s*(\d+)", self.api(site, host.name, "/status"), re.S)
             parts.append(f"{host.name}: " + ", ".join(f"{' '.join(kind.split())} {state} mtu {mtu}"
                                                       for state, kind, mtu in connections)
-                         + f"; IPAM {' '.join(mine.split())}")
+                         + f"; IPAM {' '.join(mine.split())}; weaveDNS on "
+                         f"{self.api(site, host.name, '/dns-address-port').strip() or '?'} "
+                         f"({entries.group(1) if entries else '?'} names)")
         version_line = self.api(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
         return (f"Weave Net router ({' '.join(version_line[0].split()) if version_line else 'version ?'}), "
                 f"containers attached with weaveutil cni-net; " + " | ".join(parts))

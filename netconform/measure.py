@@ -47,6 +47,8 @@ REQUEST = r"GET /cgi-bin/whoami HTTP/1.0\r\n\r\n"
 NO_ICMP_SOCKET = "(no ICMP socket at the source)"  # the prober's "no-icmp-socket": neither raw nor datagram
 
 
+ONE_WAY = "arrived one way (the target got it, no answer came back)"  # a Verdict measured so
+
 @dataclass(frozen=True)
 class Outcome:
     """What one probe got."""
@@ -90,7 +92,7 @@ class Verdict:
         if self.misdirected:
             return f"answered by {self.misdirected}"
         if self.one_way:
-            return "arrived one way (the target got it, no answer came back)"
+            return ONE_WAY
         if not self.reached and self.why == "no-icmp-socket":
             return f"blocked {NO_ICMP_SOCKET}"
         return "reached" if self.reached else "blocked"

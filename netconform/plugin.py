@@ -284,6 +284,7 @@ def features(topo: Topology) -> set[str]:
         found.add("no-icc")
     if topo.networks:
         found.add("networks")
+    found |= {f"isolate:{n.isolate}" for n in topo.networks if n.isolate != "default"}
     if len(topo.hosts) > 1:
         found.add("multihost")
     found.add(f"scheme:{topo.scheme}")

@@ -8,7 +8,7 @@ from netconform import deviations
 from netconform.deviations import matching, probe_seen
 from netconform.engines import Version
 from netconform.expect import Probe
-from netconform.measure import addresses, measure
+from netconform.measure import ONE_WAY, addresses, measure
 
 pytestmark = pytest.mark.lab
 
@@ -58,3 +58,18 @@ def test_ranges():
     assert not table[ROUTED].applies("docker", Version.parse("28.0.0"))
     assert not table[ROUTED].applies("podman", Version.parse("4.3.1"))
     assert table[ROUTED].range == "docker < 28.0"
+
+
+def test_strict_isolation_leaks_one_way_exactly(live_lab):
+    """Podman 5.8's ``-o isolate=strict``: what the default network sends into a strict one arrives
+    and only the answers are dropped, exactly as the deviation predicts; with netavark's isolation
+    chain flushed the answers come back too (reached), which no deviation excuses."""
+    lab = live_lab("isolated-networks", engine="podman-5.8", runtime="podman")
+    seen = observed(measure(lab))
+    live = addresses(lab)
+    assert f"d1 -> f1 ({live['f1']}:80 udp) {ONE_WAY}" in seen
+    assert "podman-strict-isolation-one-way" in [d.id for d in matching(lab, "isolation", seen)]
+    lab.hosts["h1"].exec(["nft", "flush", "chain", "inet", "netavark", "NETAVARK-ISOLATION-3"]).check()
+    broken = observed(measure(lab))
+    assert f"d1 -> f1 ({live['f1']}:80 udp) reached" in broken
+    assert matching(lab, "isolation", broken) == []

@@ -44,6 +44,7 @@ class NetworkSpec:
     gateway: str | None = None
     options: tuple[tuple[str, str], ...] = ()  # the driver's options
     attachable: bool = False  # an overlay that plain containers may join
+    isolate: str = "default"  # a bridge network's isolation where the engine makes it a choice (topology Network)
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,8 @@ class DockerRuntime:
         start = time.monotonic()
         for net in topo.networks:
             if net.host == host:
-                # The bridge is named after the network, so people can find it.
+                # The bridge is named after the network, so people can find it.  Docker isolates its
+                # bridge networks always: a topology's ``isolate`` asks nothing more of it.
                 self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet), options=(
                     ("com.docker.network.bridge.name", net.name),)))
         nodes = {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -58,7 +59,11 @@ LACKS = {
             "with DNS instead",
     "no-icc": "Podman has no --icc=false (an engine-wide option of dockerd's default bridge)",
     "scheme:overlay": "Podman has no swarm, so no overlay network across hosts",
+    "isolate:strict": "Podman before 5 has no strict network isolation (podman network create -o "
+                      "isolate=strict: 4.3.1 refuses it, 'strconv.ParseBool: parsing \"strict\"'; 5.4.2 has it)",
 }
+# What only older builds lack: feature -> the first version that has it.
+HAS_SINCE = {"isolate:strict": (5, 0)}
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,9 @@ class PodmanRuntime:
         self._version: str | None = None
         self._driver: str | None = None
         self.recording: list[str] | None = None
+        # What this build lacks (the class's ``lacks``: what any build may lack, as skips declare it).
+        self.lacks = {feature: why for feature, why in LACKS.items()
+                      if feature not in HAS_SINCE or self._release() < HAS_SINCE[feature]}
 
     # -- what it is ----------------------------------------------------
 
@@ -216,10 +224,15 @@ class PodmanRuntime:
     def nat_dialect(self) -> str:
         return "netavark-nftables" if self.firewall_driver == "nftables" else "netavark"
 
+    def _release(self) -> tuple[int, int]:
+        """MAJOR.MINOR of this build (0.0 where unknown)."""
+        parts = re.findall(r"\d+", self.version())[:2]
+        return (int(parts[0]), int(parts[1])) if len(parts) == 2 else (0, 0)
+
     @property
     def cgroup2_only(self) -> bool:
         """Podman 6 runs only on cgroup v2 ("Cgroups v1 not supported")."""
-        return self.version().split(".")[0].isdigit() and int(self.version().split(".")[0]) >= 6
+        return self._release() >= (6, 0)
 
     def missing(self) -> str | None:
         if self.build.missing():
@@ -355,7 +368,7 @@ class PodmanRuntime:
         for net in topo.networks:
             if net.host == host:
                 # Podman 4.3 cannot name the bridge (no --interface-name): netavark picks podmanN.
-                self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet)))
+                self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet), isolate=net.isolate))
         return {spec.name: self.run_container(host, spec) for spec in creation_order(topo.containers_on(host))}
 
     def run_container(self, host: str, spec: Container, name: str | None = None) -> ContainerNode:
@@ -398,6 +411,8 @@ class PodmanRuntime:
             argv += ["--gateway", spec.gateway]
         for key, value in spec.options:
             argv += ["-o", f"{key}={value}"]
+        if spec.isolate != "default":
+            argv += ["-o", f"isolate={spec.isolate}"]
         self._run(host, *argv, spec.name, what="network create")
 
     def form_cluster(self, manager: str, addresses: dict[str, str]) -> None:

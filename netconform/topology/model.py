@@ -15,6 +15,9 @@ from typing import Literal
 
 # Docker's network modes; "network" means a user-defined bridge network.
 Mode = Literal["bridge", "host", "none", "container", "network"]
+# How a user-defined network is isolated from the engine's others, where the engine makes it a choice
+# (Podman's ``network create -o isolate=``); "default" leaves it to the engine.
+Isolation = Literal["default", "true", "strict"]
 MODES: tuple[str, ...] = Mode.__args__
 
 # The longest name Linux accepts for an interface (IFNAMSIZ - 1).
@@ -171,6 +174,12 @@ class Network:
     host: str = field(metadata=meta("The host whose engine owns the network."))
     subnet: ipaddress.IPv4Network = field(
         metadata=meta("The network's subnet.", format="ipv4-network"))
+    isolate: Isolation = field(
+        default="default",
+        metadata=meta("Isolation from the engine's other networks, where the engine makes it a choice "
+                      "(podman network create -o isolate=...): 'true' blocks traffic between networks "
+                      "that have it, 'strict' between this network and every other; 'default' is the "
+                      "engine's own (Docker isolates bridge networks always, Podman from 6 on)."))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .checks.names import hostname_not_shared
+from .checks.names import dns_kept_after_drop, hostname_not_shared, own_dns
 from .checks.path import cross_path
 from .measure import NO_ICMP_SOCKET, ONE_WAY
 from .checks.stacks import ping_refused
@@ -172,6 +172,13 @@ def _strict_isolation_one_way(lab, **_) -> frozenset[str]:
     return frozenset(seen)
 
 
+def _keeps_last_dns_server(lab, **_) -> frozenset[str]:
+    """Every container on a network whose DNS servers were all dropped still resolves through them
+    (the check drops every server of the network: the last one goes too)."""
+    want = str(lab.topology.ext_address().ip)
+    return frozenset(dns_kept_after_drop(c.name, want, servers, c.network) for c, servers in own_dns(lab))
+
+
 def _isolated(topo, one: str, other: str) -> bool:
     """Whether the topology's isolate options keep networks ``one`` and ``other`` apart."""
     options = {n.name: n.isolate for n in topo.networks}
@@ -294,6 +301,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
         seen="Podman 5.4.2 (netavark 1.14) and 5.8.6 (netavark 1.17) on this machine, isolated-networks",
         reference="podman-network-create(1): --opt isolate=strict",
         predict=_strict_isolation_one_way),
+    Deviation(
+        id="podman-network-update-keeps-last-dns-server",
+        runtime="podman", since=Version(5, 0), until=None, check="network-dns-update",
+        summary="podman network update --dns-drop of a network's last DNS server does not reach the "
+                "running aardvark-dns: the network's config file loses the server, but its containers "
+                "keep resolving through it until aardvark-dns reloads (a SIGHUP by hand applies it). "
+                "Dropping one of two servers, or adding one, applies at once (measured: 5.4.2, 5.8.6, 6.1.1)",
+        seen="Podman 5.4.2, 5.8.6 and 6.1.1 (aardvark-dns 1.14, 1.17) on this machine, network-dns",
+        reference="podman-network-update(1): --dns-drop; netavark update (containers/netavark#617: an "
+                  "empty list is allowed)",
+        predict=_keeps_last_dns_server),
     Deviation(
         id="podman-host-mode-has-no-icmp",
         runtime="podman", since=Version(0, 0), until=None, check="reachability",

@@ -134,7 +134,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(feature): run only on labs whose topology has "
-                                       "this feature: a mode name, 'publish', 'link', 'networks', "
+                                       "this feature: a mode name, 'publish', 'link', 'networks', 'two-networks', "
                                        "'multihost' or 'scheme:NAME'")
     config.addinivalue_line("markers", "mutates: the test changes its lab; it runs after the tests "
                                        "that only observe the same lab")
@@ -284,7 +284,11 @@ def features(topo: Topology) -> set[str]:
         found.add("no-icc")
     if topo.networks:
         found.add("networks")
+    if len({n.name for n in topo.networks}) >= 2:
+        found.add("two-networks")
     found |= {f"isolate:{n.isolate}" for n in topo.networks if n.isolate != "default"}
+    if any(n.dns for n in topo.networks):
+        found.add("network-dns")
     if len(topo.hosts) > 1:
         found.add("multihost")
     found.add(f"scheme:{topo.scheme}")

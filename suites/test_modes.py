@@ -74,7 +74,7 @@ def test_container_mode_shares_network_only(lab):
 
 
 @pytest.mark.mutates
-@pytest.mark.requires("networks")
+@pytest.mark.requires("two-networks")
 def test_network_connect_joins_networks(lab):
     """``network connect`` puts a container on a second network (an address in its subnet), and
     only then it reaches it; ``disconnect`` takes it off again.  Where a known deviation already

@@ -66,6 +66,24 @@ def test_embedded_dns(lab):
     assert_none(names.embedded_dns(lab))
 
 
+@pytest.mark.requires("network-dns")
+def test_network_dns(lab):
+    """A network's own DNS servers (podman network create --dns) answer its containers' outside names."""
+    assert_none(names.network_dns(lab))
+
+
+@pytest.mark.mutates
+@pytest.mark.requires("network-dns")
+def test_network_dns_update(lab):
+    """podman network update --dns-drop / --dns-add takes effect for running containers; an engine
+    known to keep a dropped last server (``netconform.deviations``) is an expected failure on
+    exactly that."""
+    problems = names.network_dns_update(lab)
+    if problems:
+        notes = excuse(lab, "network-dns-update", frozenset(problems))
+        pytest.fail("\n".join(problems) + (f"\n{notes}" if notes else ""))
+
+
 @pytest.mark.requires("scheme:weave")
 def test_weave_dns(lab):
     """weaveDNS answers every Weave-attached container's NAME.weave.local with its Weave address,

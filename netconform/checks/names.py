@@ -1,10 +1,11 @@
-"""Names: /etc/hosts entries of links, embedded DNS, shared hostnames."""
+"""Names: /etc/hosts entries of links, embedded DNS, a network's own DNS servers, shared hostnames."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from .. import ext_dns
 from ..expect import own_stacks
 from ..infra import infra
 from ..lab import Lab
@@ -98,6 +99,50 @@ def embedded_dns(lab: Lab) -> list[str]:
                 problems.append(f"{c.name}: {other.name} resolved to {found[other.name]}, "
                                 "but they share no network")
     return problems
+
+
+def network_dns(lab: Lab) -> list[str]:
+    """A network with DNS servers of its own sends its containers' outside names to them: each
+    container on one resolves ``ext_dns.NAME``, which only ext's resolver answers."""
+    problems, want = [], str(lab.topology.ext_address().ip)
+    for c, servers in own_dns(lab):
+        found = resolve(lab, c.name, [ext_dns.NAME])[ext_dns.NAME]
+        if found != want:
+            problems.append(f"{c.name}: {ext_dns.NAME} resolved to {found or 'nothing'}, not {want}: network "
+                            f"{c.network}'s DNS servers ({', '.join(servers)}) were not asked")
+    return problems
+
+
+def network_dns_update(lab: Lab) -> list[str]:
+    """The network's DNS servers changed while its containers run: with them dropped, the name
+    only they answer stops resolving; added back, it resolves again."""
+    problems, want = [], str(lab.topology.ext_address().ip)
+    for c, servers in own_dns(lab):
+        network = lab.topology.network(c.network)
+        lab.runtime.set_network_dns(network.host, network.name, add=(), drop=servers)
+        dropped = resolve(lab, c.name, [ext_dns.NAME])[ext_dns.NAME]
+        lab.runtime.set_network_dns(network.host, network.name, add=servers, drop=())
+        added = resolve(lab, c.name, [ext_dns.NAME])[ext_dns.NAME]
+        if dropped == want:
+            problems.append(dns_kept_after_drop(c.name, want, servers, c.network))
+        if added != want:
+            problems.append(f"{c.name}: {ext_dns.NAME} resolved to {added or 'nothing'}, not {want}, after "
+                            f"{', '.join(servers)} were added back to network {c.network}'s DNS servers")
+    return problems
+
+
+def dns_kept_after_drop(container: str, want: str, servers: tuple[str, ...], network: str) -> str:
+    """The observation of a container still resolving through DNS servers dropped from its network
+    (deviations predict exactly these)."""
+    return (f"{container}: {ext_dns.NAME} still resolved to {want} after {', '.join(servers)} were dropped "
+            f"from network {network}'s DNS servers")
+
+
+def own_dns(lab: Lab) -> list[tuple[object, tuple[str, ...]]]:
+    """(container, its network's DNS servers) for containers on a network that has some."""
+    servers = {n.name: tuple(map(str, n.dns)) for n in lab.topology.networks if n.dns}
+    return [(c, servers[c.network]) for c in lab.topology.containers
+            if c.mode == "network" and c.network in servers]
 
 
 def hostname_not_shared(name: str, mine: str, target: str, theirs: str) -> str:

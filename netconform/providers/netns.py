@@ -98,7 +98,7 @@ def ext_routes(topo: Topology) -> list[list[str]]:
 def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
     """ext's routes to the container subnets, the whoami service on port 80 (the prober's, as the
     containers serve it, answering as ext), the recorder of probe echoes that reach ext, and the
-    NXDOMAIN resolver."""
+    resolver (``ext_dns``: ext's own name, NXDOMAIN for the rest)."""
     for route in ext_routes(topo):
         sandbox.run(["ip", "route", "add", *route], netns="ext").check("routing ext to the containers")
     sandbox.path("/run/lab").mkdir(exist_ok=True)
@@ -106,6 +106,6 @@ def start_ext(topo: Topology, sandbox: Sandbox) -> NamespaceNode:
                   sandbox.path("/run/lab/ext-whoami.log"))
     sandbox.spawn([str(probe_image.prober()), "icmp-arrivals", EXT_ICMP_ARRIVALS], "ext",
                   sandbox.path("/run/lab/ext-icmp-arrivals.log"))
-    sandbox.spawn([sys.executable, "-m", "netconform.ext_dns"], "ext",
+    sandbox.spawn([sys.executable, "-m", "netconform.ext_dns", "53", str(topo.ext_address().ip)], "ext",
                   sandbox.path("/run/lab/ext-dns.log"))
     return NamespaceNode("ext", "ext", sandbox, str(topo.ext_address().ip))

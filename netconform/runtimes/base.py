@@ -45,6 +45,7 @@ class NetworkSpec:
     options: tuple[tuple[str, str], ...] = ()  # the driver's options
     attachable: bool = False  # an overlay that plain containers may join
     isolate: str = "default"  # a bridge network's isolation where the engine makes it a choice (topology Network)
+    dns: tuple[str, ...] = ()  # the network's own DNS servers, where the engine has them (topology Network)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,11 @@ class Runtime(Protocol):
     recording: list[str] | None  # a dry run's steps, since record(); None in a real run
 
     def create_network(self, host: str, spec: NetworkSpec) -> None: ...
+
+    def set_network_dns(self, host: str, network: str, add: tuple[str, ...], drop: tuple[str, ...]) -> None:
+        """Change a network's own DNS servers while its containers run (``podman network update
+        --dns-add/--dns-drop``); Refused where the engine has no such servers (``lacks``)."""
+        ...
 
     def form_cluster(self, manager: str, addresses: dict[str, str]) -> None: ...
 

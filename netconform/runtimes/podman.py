@@ -61,9 +61,11 @@ LACKS = {
     "scheme:overlay": "Podman has no swarm, so no overlay network across hosts",
     "isolate:strict": "Podman before 5 has no strict network isolation (podman network create -o "
                       "isolate=strict: 4.3.1 refuses it, 'strconv.ParseBool: parsing \"strict\"'; 5.4.2 has it)",
+    "network-dns": "Podman before 5 has no DNS servers of a network's own (4.3.1: no podman network create "
+                   "--dns, no podman network update; 5.4.2 has both)",
 }
 # What only older builds lack: feature -> the first version that has it.
-HAS_SINCE = {"isolate:strict": (5, 0)}
+HAS_SINCE = {"isolate:strict": (5, 0), "network-dns": (5, 0)}
 
 
 @dataclass(frozen=True)
@@ -368,7 +370,8 @@ class PodmanRuntime:
         for net in topo.networks:
             if net.host == host:
                 # Podman 4.3 cannot name the bridge (no --interface-name): netavark picks podmanN.
-                self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet), isolate=net.isolate))
+                self.create_network(host, NetworkSpec(net.name, "bridge", str(net.subnet), isolate=net.isolate,
+                                                      dns=tuple(map(str, net.dns))))
         return {spec.name: self.run_container(host, spec) for spec in creation_order(topo.containers_on(host))}
 
     def run_container(self, host: str, spec: Container, name: str | None = None) -> ContainerNode:
@@ -413,7 +416,14 @@ class PodmanRuntime:
             argv += ["-o", f"{key}={value}"]
         if spec.isolate != "default":
             argv += ["-o", f"isolate={spec.isolate}"]
+        for server in spec.dns:
+            argv += ["--dns", server]
         self._run(host, *argv, spec.name, what="network create")
+
+    def set_network_dns(self, host: str, network: str, add: tuple[str, ...], drop: tuple[str, ...]) -> None:
+        argv = [*(a for server in add for a in ("--dns-add", server)),
+                *(a for server in drop for a in ("--dns-drop", server))]
+        self._run(host, "network", "update", *argv, network, what="network update")
 
     def form_cluster(self, manager: str, addresses: dict[str, str]) -> None:
         raise Refused(LACKS["scheme:overlay"])  # never asked: such labs are skipped (lacks)

@@ -180,6 +180,11 @@ class Network:
                       "(podman network create -o isolate=...): 'true' blocks traffic between networks "
                       "that have it, 'strict' between this network and every other; 'default' is the "
                       "engine's own (Docker isolates bridge networks always, Podman from 6 on)."))
+    dns: tuple[ipaddress.IPv4Address, ...] = field(
+        default=(),
+        metadata=meta("DNS servers the network's containers ask for names outside it (podman network "
+                      "create --dns, changed live by podman network update); Docker has none per network.",
+                      format="ipv4"))
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,18 @@ class Packet:
 
 
 def parse_ip(ip: bytes) -> Packet | None:
-    """An IPv4 packet, decoding VXLAN and GRE to the IPv4 packet they carry."""
+    """An IPv4 packet, decoding VXLAN and GRE to the IPv4 packet they carry (a sleeve datagram: the
+    first frame it carries)."""
+    found = parse_datagram(ip)
+    return found[0] if found else None
+
+
+def parse_datagram(ip: bytes) -> list[Packet]:
+    """An IPv4 packet as the packets it stands for: itself, decoding VXLAN and GRE to the IPv4
+    packet they carry; a Weave sleeve datagram once per frame it carries, each under the
+    datagram's outer header (itself alone where none can be read)."""
     if len(ip) < 20 or ip[0] >> 4 != 4:
-        return None
+        return []
     header, number = (ip[0] & 0x0F) * 4, ip[9]
     src, dst = str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20]))
     body = ip[header:]
@@ -70,13 +79,13 @@ def parse_ip(ip: bytes) -> Packet | None:
         if number == 17 and dport in VXLAN_PORTS and len(body) >= 16 + 14:
             frame = body[16:]
             inner = parse_ip(frame[14:]) if frame[12:14] == b"\x08\x00" else None
-            return Packet(src, dst, proto, dport, tunnel_id=int.from_bytes(body[12:15], "big"), inner=inner)
+            return [Packet(src, dst, proto, dport, tunnel_id=int.from_bytes(body[12:15], "big"), inner=inner)]
         if number == 17 and dport == SLEEVE_PORT:
-            frames = sleeve_frames(body[8:])
-            return Packet(src, dst, proto, dport, inner=frames[0] if frames else None)
-        return Packet(src, dst, proto, dport)
+            outer = Packet(src, dst, proto, dport)
+            return [replace(outer, inner=frame) for frame in sleeve_frames(body[8:])] or [outer]
+        return [Packet(src, dst, proto, dport)]
     if number == 1 and body:
-        return Packet(src, dst, proto, icmp_type=body[0])
+        return [Packet(src, dst, proto, icmp_type=body[0])]
     if number == 47 and len(body) >= 4:
         flags, carries = struct.unpack_from(">HH", body)
         offset = 4 + (4 if flags & 0x8000 else 0)
@@ -85,8 +94,8 @@ def parse_ip(ip: bytes) -> Packet | None:
         payload = body[offset:]
         if carries == ETH_BRIDGED:
             payload = payload[14:] if payload[12:14] == b"\x08\x00" else b""
-        return Packet(src, dst, proto, tunnel_id=key, carries=carries, inner=parse_ip(payload))
-    return Packet(src, dst, proto)
+        return [Packet(src, dst, proto, tunnel_id=key, carries=carries, inner=parse_ip(payload))]
+    return [Packet(src, dst, proto)]
 
 
 def sleeve_frames(payload: bytes) -> list[Packet]:
@@ -114,13 +123,7 @@ def parse_pcap(data: bytes) -> list[Packet]:
         frame = data[offset + 16: offset + 16 + captured]
         offset += 16 + captured
         if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
-            packet = parse_ip(frame[14:])
-            if packet is not None and packet.dport == SLEEVE_PORT and packet.proto == "udp" and packet.inner:
-                # every frame a sleeve datagram carries, each under the datagram's outer header
-                header = (frame[14] & 0x0F) * 4 + 8
-                packets += [replace(packet, inner=inner) for inner in sleeve_frames(frame[14 + header:])]
-            elif packet is not None:
-                packets.append(packet)
+            packets += parse_datagram(frame[14:])
     return packets
 
 

@@ -127,7 +127,8 @@ class WeaveNet(Scheme):
         deadline, said = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
             said = self.api(site, host, "/status/connections")
-            if len(set(re.findall(r"established\s+\S+\s+(\S+)", said))) >= peers and self._direct(site, host, peers):
+            established = set(re.findall(r"established\s+(?:encrypted\s+)?\S+\s+(\S+)", said))  # peer names
+            if len(established) >= peers and self._direct(site, host, peers):
                 return
             time.sleep(0.2)
         log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()

@@ -166,12 +166,13 @@ class DockerRuntime:
     def version(self) -> str:
         """The engine's version (every host runs the same build), known before any engine starts,
         since schemes pick daemon options by it: a fetched build's package version, or what the
-        first host's dockerd says."""
+        first host's dockerd says (this machine's, for a lab never built: one the runtime lacks a
+        feature of)."""
         if self._version is None and self.build.packages:  # fetched: verified when it was
             self._version = dict(self.build.packages)["docker.io"]
         if self._version is None:
-            node = self.site.first
-            if self.site.local_kernel:  # hosts run this machine's dockerd: ask it here
+            node = self.site.first if self.site else None
+            if node is None or self.site.local_kernel:  # hosts run this machine's dockerd: ask it here
                 said = Result(("dockerd",), 0, subprocess.run(self.build.command(["dockerd", "--version"]),
                                                                capture_output=True, text=True).stdout, "", 0.0)
             else:

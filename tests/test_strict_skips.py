@@ -36,6 +36,18 @@ def test_the_users_selection_and_allowed_limits_pass_strict():
     assert "[selection] no chosen topology has host" in summary
 
 
+def test_what_a_runtime_lacks_is_a_declared_skip_that_strict_accepts(tmp_path):
+    """Docker has no per-network DNS servers: network-dns's lab is never built on it, the skip says
+    what the runtime declares, --strict-skips accepts it, and the report records the unbuilt lab
+    with the engine's version (a Docker lab that never started must still name its engine)."""
+    result = run_pytest("--topology=network-dns", "--strict-skips", "-rs", f"--report-dir={tmp_path}",
+                        "-k", "test_network_dns and not update", "suites")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"SKIPPED \S+test_network_dns\[network-dns@netns-docker\]: \[unsupported:docker:network-dns\] "
+                     r"Docker has no DNS servers of a network's own", result.stdout), result.stdout[-3000:]
+    assert "not built: [unsupported:docker:network-dns]" in (tmp_path / "conformance.md").read_text()
+
+
 def test_an_unknown_limit_is_a_usage_error():
     result = run_pytest("--allow-skip=no-such-thing", "--topology=bridge", "suites")
     assert result.returncode == 4

@@ -400,6 +400,16 @@ def matching(lab, check: str, observed: frozenset[str], **context) -> list[Devia
     return []
 
 
+def assert_excused(lab, check: str, problems: list[str], **context) -> None:
+    """Nothing wrong; or problems that are exactly a known deviation of this engine (each problem
+    its own observation: a strict xfail naming it); else a failure listing them, with what the
+    deviations of this check would have needed."""
+    __tracebackhide__ = True
+    if problems:
+        notes = excuse(lab, check, frozenset(problems), **context)
+        pytest.fail("\n".join(problems) + (f"\n{notes}" if notes else ""))
+
+
 def excuse(lab, check: str, observed: frozenset[str], **context) -> str:
     """Strict xfail when ``observed`` is exactly a known deviation of this engine; otherwise
     return what the deviations of this check would have needed, for the failure message."""

@@ -7,7 +7,7 @@ import pytest
 
 from netconform import skips
 from netconform.checks import assert_none, ipam, nat, stacks
-from netconform.deviations import excuse, explaining, probe_seen
+from netconform.deviations import assert_excused, excuse, explaining, probe_seen
 from netconform.expect import Probe
 from netconform.measure import run_probes
 from netconform.runtimes.base import Refused
@@ -127,10 +127,7 @@ def test_publishing_a_taken_port_fails_cleanly(lab):
     with pytest.raises(Refused, match="already allocated|address already in use"):
         lab.runtime.run_container(spec.host, replace(spec, links=()), name=again)
     try:
-        problems = nat.half_made(lab, spec.host, again, before)
-        if problems:
-            port = spec.publish[0].host_port
-            notes = excuse(lab, "half-made", frozenset(problems), host=spec.host, port=port, before=before)
-            pytest.fail("\n".join(problems) + (f"\n{notes}" if notes else ""))
+        assert_excused(lab, "half-made", nat.half_made(lab, spec.host, again, before),
+                       host=spec.host, port=spec.publish[0].host_port, before=before)
     finally:
         lab.runtime.remove(spec.host, again)

@@ -3,7 +3,7 @@
 import pytest
 
 from netconform.checks import assert_none, path
-from netconform.deviations import excuse
+from netconform.deviations import assert_excused
 from netconform.schemes.overlay import ipvs_missing
 
 
@@ -18,10 +18,7 @@ def test_path_mtu(lab):
     """The largest unfragmented packet the scheme promises passes; one byte more is refused.  Where
     a known deviation predicts exactly what differs (``netconform.deviations``, with the host
     settings it depends on), an expected failure naming it."""
-    problems = path.mtu(lab)
-    if problems:
-        notes = excuse(lab, "path-mtu", frozenset(problems))
-        pytest.fail("\n".join(problems) + (f"\n{notes}" if notes else ""))
+    assert_excused(lab, "path-mtu", path.mtu(lab))
 
 
 @pytest.mark.requires("scheme:overlay")

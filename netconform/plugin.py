@@ -202,8 +202,19 @@ def _runtimes_and_engines(config: pytest.Config) -> list[tuple[str, str]]:
         raise pytest.UsageError(f"--engine: {config.option.engine} runs a build from this machine's cache, "
                                 f"which the {config.option.provider} provider's hosts do not have; allowed "
                                 "there: system (their own dockerd)")
-    return [(r, engine) for r in runtimes for engine in (chosen if r in builds else [engines.SYSTEM])
+    return [(r, engine) for r in runtimes
+            for engine in ((_with_system(r, chosen) if config.option.engine == "all" else chosen)
+                           if r in builds else [engines.SYSTEM])
             if engine == engines.SYSTEM or engines.RELEASES[engine].runtime == r]
+
+
+def _with_system(runtime: str, chosen: list[str]) -> list[str]:
+    """``--engine all`` for ``runtime``: every release, and the system's build where it is none of
+    them (Podman 4.3 from Debian 12; Docker's system build here is Debian 12's 20.10, a release)."""
+    system = registry.implementation("runtime", runtime)(build=engines.EngineBuild(engines.SYSTEM)).version()
+    ours = [e for e in chosen if engines.RELEASES[e].runtime == runtime]
+    same = any(system.startswith(engines.RELEASES[e].version + ".") for e in ours)
+    return ours if same or system == "unknown" else [engines.SYSTEM, *ours]
 
 
 def _fault(config: pytest.Config):

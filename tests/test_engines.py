@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,13 @@ def test_engine_option_names_what_is_allowed():
     assert engines.parse("podman-5.8-iptables") == ["podman-5.8-iptables"]
     variant = engines.resolve("podman-5.8-iptables")
     assert variant.firewall == "iptables" and variant.bindir == engines.resolve("podman-5.8").bindir
+    # all: every distinct build of each runtime, the system's Podman 4.3 among them (Docker's system
+    # build here is Debian 12's 20.10, which docker-20.10 is)
+    listed = run_pytest("--collect-only", "-q", "--topology=bridge", "--runtime=docker,podman", "--engine=all", "suites")
+    ids = set(re.findall(r"\[(bridge@[a-z0-9.-]+)\]", listed.stdout))
+    assert ids == {"bridge@netns-docker-20.10", "bridge@netns-docker-26.1", "bridge@netns-docker-28.5",
+                   "bridge@netns-podman", "bridge@netns-podman-5.4", "bridge@netns-podman-5.8",
+                   "bridge@netns-podman-6.1"}, listed.stdout[-2000:]
     assert engines.parse("docker-28.5, system,docker-28.5") == ["docker-28.5", "system"]
     with pytest.raises(ValueError, match="docker-27.0 is not an engine; allowed: system, docker-20.10"):
         engines.parse("docker-27.0")

@@ -528,9 +528,11 @@ def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token
     guard = prober_guard(len(probes), inflight)
     argv = [binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs]
     done = node.exec(argv, timeout=guard)
-    if done.rc == 0 and not done.stdout + done.stderr:
-        # Nothing said at all and a clean exit is an engine losing an exec's output (seen once in
-        # CI on Docker 20.10, as in moby#27289; the prober always speaks first): run it again.
+    if done.rc == 0 and _lost_output(done.stdout + done.stderr, len(probes)):
+        # A clean exit that said nothing, or said it was done without a verdict for every probe, is
+        # an engine losing an exec's output (seen in CI on Docker 20.10 with nothing said, and on
+        # 28.5 with only the header and the "done" line, as in moby#27289; the prober speaks
+        # first and gives every probe a verdict before "done"): run it again, once.
         done = node.exec(argv, timeout=guard)
     if not done.stdout.startswith("prober 2\n"):  # it did not run: say why, never guess
         return f"the prober did not run: {(done.stdout + done.stderr).strip()[-300:] or f'exit {done.rc}'}"
@@ -538,6 +540,15 @@ def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token
         return done.stdout
     return (done.stdout + done.stderr.strip() +
             f"\nstopped after {done.duration:.0f} s (exit {done.rc}; a prober is stopped at {guard:.0f} s)")
+
+
+def _lost_output(said: str, probes: int) -> bool:
+    """Whether a prober's output is missing what it always says: anything at all, or (having said
+    "done") a verdict line for each of its ``probes``."""
+    if not said:
+        return True
+    verdicts = {line.split(" ", 1)[0] for line in said.splitlines() if line.split(" ", 1)[0].isdigit()}
+    return "\ndone " in said and len(verdicts) < probes
 
 
 def table(verdicts: list[Verdict]) -> str:

@@ -113,11 +113,11 @@ def load(path: Path = CATALOGUE) -> Catalogue:
 
 
 def _address(lab, name: str) -> str:
-    """The container's address on the network it is addressed on: the scheme's where the scheme
-    attached it (Weave's), else its first engine network's."""
+    """The container's address on the network it is addressed on: the scheme's where it has one
+    (Weave's), else its first engine network's."""
     node = lab.containers[name]
     node.reload()
-    return node.attached.get(lab.scheme.network) or next(iter(node.addresses.values()))
+    return node.addresses.get(lab.scheme.network) or next(iter(node.addresses.values()))
 
 
 # The live values a command may name, as {KIND:NAME}.

@@ -56,3 +56,13 @@ def test_the_underlay_is_shared_unless_the_scheme_rewires_the_nics():
     assert _key("vxlan", "underlay", "h1", "h2") == _key("host-gw", "underlay", "h1", "h2")
     for rewired in ("linux-bridge", "ovs", "macvlan"):
         assert _key("vxlan", "underlay", "h1", "h2") != _key(rewired, "underlay", "h1", "h2"), rewired
+
+
+def test_schemes_that_differ_only_in_how_containers_join_share_the_cross_host_path():
+    """weave-plugin attaches containers through Weave's Docker plugin, weave through its CNI plugin:
+    between hosts both cross the same routers, bridge and sleeve (``Scheme.crosses_like``), so
+    one run measures that path once; the way out (docker_gwbridge under the plugin, the engine's
+    bridge under weave attach) and encrypted sleeve stay apart."""
+    assert _key("weave-plugin", "cross-host", "c1", "c2") == _key("weave", "cross-host", "c1", "c2")
+    assert _key("weave-plugin", "to-ext", "c1", "ext") != _key("weave", "to-ext", "c1", "ext")
+    assert _key("weave-encrypted", "cross-host", "c1", "c2") != _key("weave", "cross-host", "c1", "c2")

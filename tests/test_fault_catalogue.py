@@ -25,7 +25,7 @@ def test_the_shipped_catalogue_covers_every_scheme_twice_and_every_check():
     catalogue = faults.load()
     assert len(catalogue.faults) >= 30
     schemes = Counter(load(resolve(f.topology)[0]).scheme for f in catalogue.faults)
-    assert set(schemes) == {"local", "vxlan", "weave", "ovs-gre", "host-gw", "linux-bridge", "macvlan", "overlay"}
+    assert set(schemes) == {"local", "vxlan", "weave", "weave-plugin", "ovs-gre", "host-gw", "linux-bridge", "macvlan", "overlay"}
     assert min(schemes.values()) >= 2, schemes
     targeted = {f.check for f in catalogue.faults}
     assert targeted >= {"test_reachability", "test_isolation", "test_nat_rules", "test_ext_sees_host_address",

@@ -17,9 +17,6 @@ import json
 
 from ..lab import Lab
 
-IFNAME = "ethwe"  # the interface Weave's CNI plugin gives a container
-
-
 def _shares(report: dict) -> list[tuple[ipaddress.IPv4Address, int, str]]:
     """(first address, size, owner's nickname) of each entry of the IPAM ring."""
     return [(ipaddress.IPv4Address(e["Token"]), int(e["Size"]), e["Nickname"])
@@ -32,9 +29,10 @@ def owner(shares, address: ipaddress.IPv4Address) -> str | None:
 
 
 def weave_ipam(lab: Lab) -> list[str]:
-    """Each Weave-attached container's ``ethwe`` address: allocated to it by its host's router,
+    """Each Weave-attached container's address (``Scheme.interface``: ``ethwe``, or ``ethwe0``
+    from the plugin): allocated to it by its host's router,
     inside that router's share, held by no other container."""
-    problems, holders, api = [], {}, lab.scheme.api
+    problems, holders, api, ifname = [], {}, lab.scheme.api, lab.scheme.interface
     for host in lab.topology.hosts:
         shares = _shares(json.loads(api(lab.site, host.name, "/report") or "{}"))
         owned = {m["containerid"]: m["addrs"] for m in
@@ -43,24 +41,26 @@ def weave_ipam(lab: Lab) -> list[str]:
             if spec.host != host.name or spec.name not in lab.containers:
                 continue
             node = lab.containers[spec.name]
-            if lab.scheme.network not in node.attached:
+            if lab.scheme.network not in node.addresses:
                 continue
-            given = [str(ipaddress.IPv4Interface(a).ip) for a in owned.get(node.id, [])]
-            wire = node.exec(["busybox", "ip", "-o", "-4", "addr", "show", "dev", IFNAME]).stdout.split()
+            ident = lab.scheme.ipam_ident(node)
+            given = [str(ipaddress.IPv4Interface(a).ip) for a in owned.get(ident, [])]
+            wire = node.exec(["busybox", "ip", "-o", "-4", "addr", "show", "dev", ifname]).stdout.split()
             has = [str(ipaddress.IPv4Interface(w).ip) for w in wire[3:4]]
             if not given:
-                problems.append(f"{spec.name}: {host.name}'s router holds no address for it (weaver /ip); "
-                                f"{IFNAME} has {has or 'none'}")
+                problems.append(f"{spec.name}: {host.name}'s router holds no address for it (weaver /ip, "
+                                f"under {ident!r}); "
+                                f"{ifname} has {has or 'none'}")
                 continue
-            if has != given[:1]:
-                problems.append(f"{spec.name}: {IFNAME} has {has or 'no address'}, not the address Weave's IPAM "
-                                f"allocated to it ({given[0]}, weaver /ip on {host.name})")
+            if not has or has[0] not in given:
+                problems.append(f"{spec.name}: {ifname} has {has or 'no address'}, not an address Weave's IPAM "
+                                f"allocated to it ({', '.join(given)}, weaver /ip on {host.name})")
             for address in has:
                 held_by = owner(shares, ipaddress.IPv4Address(address))
                 if held_by != host.name:
                     problems.append(f"{spec.name}: {address} is in {held_by or 'no router'}'s share of the ring, "
                                     f"not {host.name}'s (weaver /report on {host.name})")
                 holders.setdefault(address, []).append(spec.name)
-    problems += [f"{' and '.join(names)} both have {address} on {IFNAME}"
+    problems += [f"{' and '.join(names)} both have {address} on {ifname}"
                  for address, names in holders.items() if len(names) > 1]
     return problems

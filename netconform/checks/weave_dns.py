@@ -40,14 +40,14 @@ def weave_dns(lab: Lab) -> list[str]:
     weaveDNS: exactly that container's Weave address; and a name nobody has: nothing."""
     scheme, problems = lab.scheme, []
     attached = [c for c in lab.topology.containers
-                if c.name in lab.containers and scheme.network in lab.containers[c.name].attached]
+                if c.name in lab.containers and scheme.network in lab.containers[c.name].addresses]
     for source in attached:
         server = scheme.dns_address(lab.topology, source.host)
         others = [c for c in attached if c.name != source.name]
         asked = [scheme.dns_name(c.name) for c in others] + [scheme.dns_name(NOBODY)]
         found = lookup(lab, source.name, server, asked)
         for other in others:
-            want = {lab.containers[other.name].attached[scheme.network]}
+            want = {lab.containers[other.name].addresses[scheme.network]}
             got = found[scheme.dns_name(other.name)]
             if got != want:
                 problems.append(f"{source.name}: {scheme.dns_name(other.name)} resolved to "

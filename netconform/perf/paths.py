@@ -46,7 +46,9 @@ def datapath(lab: Lab, path: BenchPath, mtu: int | None) -> tuple[str, ...]:
     scheme = lab.scheme
     if path.kind == "underlay":
         realised = "the hosts' NICs on the LAN" if not scheme.moves_underlay else f"scheme {scheme.name}"
-    elif path.kind == "cross-host" or scheme.local_datapath is None:
+    elif path.kind == "cross-host":
+        realised = f"scheme {scheme.crosses_like or scheme.name}"
+    elif scheme.local_datapath is None:
         realised = f"scheme {scheme.name}"
     else:  # a path on one host the scheme leaves as the engine made it (Scheme.local_datapath)
         realised = scheme.local_datapath

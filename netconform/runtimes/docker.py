@@ -385,9 +385,12 @@ class DockerRuntime:
             self.image.tag, command=["/serve", str(target)], name=name,
             endpoint_spec=EndpointSpec(ports={published: target})))
 
+    def api_endpoint(self, host: str) -> str:
+        return f"unix://{self.engines[host].root}/docker.sock"
+
     def cli(self, host: str) -> str:
         """The docker command that talks to ``host``'s engine, from inside the lab's sandbox."""
-        return f"docker -H unix://{self.engines[host].root}/docker.sock"
+        return f"docker -H {self.api_endpoint(host)}"
 
     def state_dir(self, host: str) -> str:
         """The engine's exec-root on its host (its network namespaces are under netns/)."""

@@ -59,6 +59,8 @@ LACKS = {
             "with DNS instead",
     "no-icc": "Podman has no --icc=false (an engine-wide option of dockerd's default bridge)",
     "scheme:overlay": "Podman has no swarm, so no overlay network across hosts",
+    "scheme:weave-plugin": "Podman runs no Docker network plugins (netavark's plugins have an API of "
+                           "their own, and Weave ships none for it), so Weave's weavemesh driver cannot serve it",
     "isolate:strict": "Podman before 5 has no strict network isolation (podman network create -o "
                       "isolate=strict: 4.3.1 refuses it, 'strconv.ParseBool: parsing \"strict\"'; 5.4.2 has it)",
     "network-dns": "Podman before 5 has no DNS servers of a network's own (4.3.1: no podman network create "
@@ -427,6 +429,9 @@ class PodmanRuntime:
 
     def form_cluster(self, manager: str, addresses: dict[str, str]) -> None:
         raise Refused(LACKS["scheme:overlay"])  # never asked: such labs are skipped (lacks)
+
+    def api_endpoint(self, host: str) -> str:
+        raise Refused(LACKS["scheme:weave-plugin"])  # never asked: such labs are skipped (lacks)
 
     def service(self, host: str, name: str, published: int, target: int):
         raise Refused(LACKS["scheme:overlay"])

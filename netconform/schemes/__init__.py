@@ -8,9 +8,9 @@ from .overlay import Overlay
 from .ovs import OvsGre
 from .routed import HostGw
 from .vxlan import Vxlan
-from .weave import EncryptedWeaveNet, WeaveNet
+from .weave import EncryptedWeaveNet, WeaveNet, WeavePluginNet
 
 SCHEMES: dict[str, Scheme] = {scheme.name: scheme for scheme in (
-    Scheme(), LinuxBridge(), OvsGre(), WeaveNet(), EncryptedWeaveNet(), Vxlan(), Overlay(), HostGw(), Macvlan())}
+    Scheme(), LinuxBridge(), OvsGre(), WeaveNet(), EncryptedWeaveNet(), WeavePluginNet(), Vxlan(), Overlay(), HostGw(), Macvlan())}
 
 __all__ = ["SCHEMES", "Promise", "Scheme"]

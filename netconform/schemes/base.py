@@ -99,6 +99,10 @@ class Scheme:
     # those figures (perf.paths.datapath); None where the scheme changes it (its own bridge, MTU,
     # offloads, a namespace of its own), so its paths are measured as its own.
     local_datapath: str | None = "the engine's Linux bridge, NAT via the host's NIC"
+    # The scheme whose machinery carries this one's packets between hosts, where the two differ only
+    # in how containers join it (weave-plugin: weave's routers and sleeve), so one run measures that
+    # path once for both (perf.paths.datapath); None: its own.
+    crosses_like: str | None = None
 
     @property
     def engine_network(self) -> str:

@@ -46,6 +46,7 @@ DNS_DOMAIN = "weave.local."  # weaveDNS's default domain: each container is name
 # its own framing costs 62 bytes.  ethwe itself gets the weave bridge's MTU (65535 here), so a
 # larger packet leaves the container and weaver answers it with "fragmentation needed".
 SLEEVE_MTU = 1438
+PLUGINS = "/run/docker/plugins"  # where dockerd discovers legacy plugins' sockets (a fixed path)
 ENCRYPTED_SLEEVE_MTU = 1414  # encrypted: NaCl's nonce and tag take 24 more (/status/connections, measured here)
 
 
@@ -63,6 +64,8 @@ class WeaveNet(Scheme):
     engine_network = "bridge"  # what the engine puts them on first (as under weave attach)
     local_datapath = None
     encrypted = False  # a network password (EncryptedWeaveNet)
+    attached_by = "with Weave's CNI plugin (weaveutil cni-net)"  # for the report
+    interface = "ethwe"  # the interface Weave gives a container (CNI_IFNAME)
     description = ("Weave Net 2.8: Weave's own router on every host (a full mesh, sleeve or fast "
                    "datapath), its IPAM splitting 10.32.0.0/12, containers attached by its CNI plugin.")
     # The CNI plugin gives the weave bridge an address of the host's share (the containers'
@@ -107,7 +110,8 @@ class WeaveNet(Scheme):
             # routers dialling each other at once can leave a connection "pending" for long.
             peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts[:i - 1])
             script = (f"mount -t sysfs sysfs /sys && mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
-                      f"CHECKPOINT_DISABLE=1 {secret}exec {weaver} --docker-api= --no-discovery "
+                      f"CHECKPOINT_DISABLE=1 {secret}exec {weaver} {self._docker_flags(site, runtime, host.name)} "
+                      f"--no-discovery "
                       f"--dns-listen-address {self._dns_listen(site, host.name)} "
                       f"--name 02:00:00:00:{i // 256:02x}:{i % 256:02x} --nickname {host.name} "
                       f"--http-addr {HTTP} --status-addr 127.0.0.1:6782 --ipalloc-range {RANGE} "
@@ -117,6 +121,10 @@ class WeaveNet(Scheme):
         for host in topo.hosts:
             if not site.planned:  # a dry run's routers never answer
                 self._wait_connected(site, host.name, len(topo.hosts) - 1)
+
+    def _docker_flags(self, site, runtime, host: str) -> str:
+        """weaver's view of the engine: none (containers are attached by its CNI plugin)."""
+        return "--docker-api="
 
     def _wait_connected(self, site, host: str, peers: int, timeout: float = 60) -> None:
         """Until weaver on ``host`` has an established connection to every other peer (the others
@@ -148,6 +156,11 @@ class WeaveNet(Scheme):
     def after_container(self, site, node) -> None:
         if site.topology.container(node.name).mode != "bridge":
             return
+        self._attach(site, node)
+
+    def _attach(self, site, node) -> None:
+        """Attach a container the engine put on its bridge, as ``weave attach`` does: Weave's CNI
+        plugin and weaveDNS's record."""
         conf = json.dumps({"cniVersion": "0.3.0", "name": "weave", "type": "weave-net"})
         env = (f"CNI_COMMAND=ADD CNI_CONTAINERID={node.id} CNI_NETNS=/proc/{node.pid}/ns/net CNI_IFNAME=ethwe "
                f"CNI_PATH=/nonexistent WEAVE_HTTP_ADDR={HTTP}")
@@ -162,6 +175,11 @@ class WeaveNet(Scheme):
         site.hosts[node.host].exec(["wget", "-qO-", "--method=PUT",
                                     f"http://{HTTP}/name/{node.id}/{address}?fqdn={self.dns_name(node.name)}"],
                                    timeout=10).check(f"naming {node.name} in weaveDNS")
+
+    def ipam_ident(self, node) -> str:
+        """What weaver's IPAM files a container's address under (``/ip``): the container's ID,
+        which the CNI plugin gives it."""
+        return node.id
 
     def _dns_listen(self, site, host: str) -> str:
         """Where weaveDNS listens: the engine bridge's address where the bridge has it already (Docker
@@ -199,7 +217,7 @@ class WeaveNet(Scheme):
                          f"({entries.group(1) if entries else '?'} names)")
         version_line = self.api(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
         return (f"Weave Net router ({' '.join(version_line[0].split()) if version_line else 'version ?'}), "
-                f"containers attached with weaveutil cni-net; " + " | ".join(parts))
+                f"containers attached {self.attached_by}; " + " | ".join(parts))
 
     @staticmethod
     def api(site, host: str, path: str) -> str:
@@ -221,3 +239,70 @@ class EncryptedWeaveNet(WeaveNet):
     description = ("Weave Net 2.8 with a network password: the same routers, mesh and IPAM as weave, "
                    "every connection encrypted (sleeve: NaCl; fast datapath: IPsec ESP).")
     promise = replace(WeaveNet.promise, mtu=ENCRYPTED_SLEEVE_MTU, wire="udp/6783 encrypted")
+
+
+class WeavePluginNet(WeaveNet):
+    """Weave Net as Docker users attached containers to it: weaver's Docker plugin (``weave
+    launch`` with the plugin, which it starts by default).  weaver talks to the host's dockerd,
+    serves the ``weavemesh`` network driver and IPAM (local scope) on a socket dockerd
+    discovers under ``/run/docker/plugins``, and creates the ``weave`` network itself; containers are created on
+    it (``docker run --network weave``), addressed by Weave's IPAM, and named in weaveDNS by the
+    plugin.  The driver gives no gateway, so Docker adds each container an ``eth0`` on
+    ``docker_gwbridge`` with the default route, as for an overlay network.
+
+    The lab's hosts share one ``/run`` (one mount namespace a lab), where a second weaver would
+    replace the first's ``weavemesh.sock``; each host's socket is therefore named after it
+    (``weavemesh-h1.sock``, so the driver is ``weavemesh-h1``): each dockerd's ``weave`` network
+    uses its own host's router.  The hosts are not exposed (nothing gives the ``weave`` bridge an
+    address, as ``weave expose`` would): they reach no container on Weave's addresses, their own
+    included, and nor does a neighbour routing Weave's range via a host."""
+
+    name = "weave-plugin"
+    family = "weave"
+    engine_network = "weave"  # containers are created on Weave's network
+    attached_by = "by Weave's Docker plugin (driver and IPAM weavemesh-HOST, network weave)"
+    interface = "ethwe0"  # Docker names it from the plugin's prefix (ethwe) and an index
+    crosses_like = "weave"  # the same routers, bridge and sleeve: only the attaching differs
+    description = ("Weave Net 2.8 through its Docker plugin: the same routers, mesh and IPAM as weave, "
+                   "containers created on the weave network its weavemesh driver serves (docker run "
+                   "--network weave), hosts not exposed.")
+    promise = replace(WeaveNet.promise, hosts_reach_remote=False, ext_reaches=False, host_reaches_own=False)
+
+    @staticmethod
+    def socket(host: str) -> str:
+        return f"{PLUGINS}/weavemesh-{host}.sock"
+
+    def _docker_flags(self, site, runtime, host: str) -> str:
+        """The host's own dockerd, and the plugin on a socket of the host's own name only (not
+        the global-scope ``weave`` driver, which was for Docker's old cluster store)."""
+        return (f"--docker-api={runtime.api_endpoint(host)} --plugin --plugin-socket= "
+                f"--plugin-mesh-socket={self.socket(host)}")
+
+    def after_engines(self, site, runtime) -> None:
+        for host in site.topology.hosts:  # one directory on netns hosts, one each on VMs
+            site.hosts[host.name].exec(["mkdir", "-p", PLUGINS]).check(f"making {PLUGINS} on {host.name}")
+        super().after_engines(site, runtime)
+        if not site.planned:
+            for host in site.topology.hosts:
+                self._wait_network(site, runtime, host.name)
+
+    def _wait_network(self, site, runtime, host: str, timeout: float = 30) -> None:
+        """Until ``host``'s dockerd has the ``weave`` network weaver creates once its plugin serves."""
+        deadline, said = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            said = site.hosts[host].exec(["sh", "-c", f"{runtime.cli(host)} network inspect -f '{{{{.Driver}}}}' "
+                                                      f"{self.network}"], timeout=10)
+            if said.ok:
+                return
+            time.sleep(0.2)
+        log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()
+        raise RuntimeError(f"weave on {host}: no '{self.network}' network on dockerd after {timeout:.0f} s "
+                           f"({said.stderr.strip() if said else 'not asked'}); weaver's last words: {log}")
+
+    def _attach(self, site, node) -> None:
+        """Nothing to do: the engine attached it through the plugin, which also named it in weaveDNS."""
+
+    def ipam_ident(self, node) -> str:
+        """The address the engine holds for the container: Docker's IPAM API names no container,
+        and weaver files such an allocation under the address itself (ipam/allocate.go)."""
+        return node.addresses.get(self.network, "")

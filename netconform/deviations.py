@@ -226,7 +226,7 @@ def _bridge_forwards_past_the_tunnel_mtu(lab, **_) -> frozenset[str]:
     found = cross_path(lab)
     if found is None:
         return frozenset()
-    promised = lab.scheme.promise.mtu
+    promised = lab.promise.mtu
     return frozenset({f"{found.source} -> {found.target} ({found.address}): {promised + 1}-byte packet "
                       f"passed; promised MTU {promised}"})
 

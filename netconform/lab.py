@@ -24,7 +24,7 @@ from .result import Result
 from .runtimes.base import Runtime, Unavailable
 from .sandbox import Sandbox
 from .site import Site
-from .schemes import SCHEMES
+from .schemes import SCHEMES, Promise
 from .topology import Topology
 
 
@@ -64,6 +64,8 @@ class Lab:
         self.provider: Provider = registry.load("provider", self.provider_name, **self.provider_options)
         self.runtime: Runtime = registry.load("runtime", self.runtime_name, **self.runtime_options)
         self.scheme = SCHEMES[self.topology.scheme]
+        # What the scheme promises on these hosts (``Scheme.promise_on``), once they are up.
+        self.promise: Promise = self.scheme.promise
 
     @property
     def id(self) -> str:
@@ -114,6 +116,7 @@ class Lab:
         self.phases.runtime, mark = time.monotonic() - mark, time.monotonic()
         self._told(f"engines started ({self.runtime.label})", self.phases.scheme + self.phases.runtime)
         self.scheme.after_engines(self.site, self.runtime)
+        self.promise = self.scheme.promise_on(self.site)
         if self.scheme.admin_settings:  # the scheme's set-up, after the engine as an admin's comes
             for host in self.topology.hosts:
                 self.hosts[host.name].exec(["sh", "-c", hostprofile.script(self.scheme.admin_settings)]).check(

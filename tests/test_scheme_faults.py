@@ -154,7 +154,7 @@ def test_wire_reports_plaintext_where_weave_promised_encryption(live_lab, monkey
     the check reads the trigger inside them and says the tunnel is not encrypted.  The same check
     on the encrypted lab finds nothing readable (test_underlay_carries_the_scheme there)."""
     lab = live_lab("weave")
-    monkeypatch.setattr(lab, "scheme", EncryptedWeaveNet())
+    monkeypatch.setattr(lab, "promise", EncryptedWeaveNet().promise_on(lab.site))
     problems, live = path.wire(lab), addresses(lab)
     assert len(problems) == 1 and problems[0].startswith(
         "c1 -> c2 on the underlay: "), problems

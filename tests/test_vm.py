@@ -27,7 +27,10 @@ from . import rootns
 from .conftest import REPO, run_pytest, topology
 from .procs import sandbox_pid, wait_gone
 
-VM_TOPOLOGY = "vxlan"  # two hosts: what CI can afford under software emulation
+VM_TOPOLOGY = "vxlan"  # two hosts: what CI can afford under software emulation (the ssh provider's run)
+# The vagrant run: two hosts of Weave Net, whose datapath is the kernel's to decide: fast datapath
+# on the VMs' Debian kernel (openvswitch), sleeve on this machine's (netns), compared side by side.
+WEAVE_VM_TOPOLOGY = "weave-plugin"
 
 
 def test_box_is_rebuilt_only_when_its_package_list_changes(monkeypatch):
@@ -151,12 +154,15 @@ def _vm_ready() -> None:
 
 @pytest.mark.lab
 def test_vagrant_runs_the_suites_unchanged_and_fidelity_compares_it_with_netns(tmp_path):
+    """Weave on VMs: every check green with fast datapath connections (VXLAN on UDP 6784 at MTU
+    1376, as the wire and path-MTU checks hold it to), the same checks and probes as sleeve on
+    netns, and the two datapaths' figures side by side in the fidelity report."""
     _vm_ready()
     before = rootns.take()
     runs = {}
     for provider in ("vagrant", "netns"):
         out = tmp_path / provider
-        result = run_pytest(f"--topology={VM_TOPOLOGY}", f"--provider={provider}", f"--report-dir={out}",
+        result = run_pytest(f"--topology={WEAVE_VM_TOPOLOGY}", f"--provider={provider}", f"--report-dir={out}",
                             f"--alluredir={out / 'allure-results'}", "--bench-samples=1", "--bench-max-samples=3", "suites",
                             timeout=2400)
         assert result.returncode == 0, result.stdout[-4000:]
@@ -168,8 +174,11 @@ def test_vagrant_runs_the_suites_unchanged_and_fidelity_compares_it_with_netns(t
     assert done.returncode == 0, done.stderr
     doc = json.loads((tmp_path / "merged" / "fidelity.json").read_text())
     (group,) = doc["groups"]
-    assert group["labs"]["vagrant"] == f"{VM_TOPOLOGY}@vagrant-docker"
+    assert group["labs"]["vagrant"] == f"{WEAVE_VM_TOPOLOGY}@vagrant-docker"
     assert group["checks_agree"] == len(group["checks"]) and group["probes_agree"] == group["probes"] > 0
+    realised = group["realised"]["values"]
+    assert "fastdp established mtu 1376" in realised["vagrant"] and "sleeve" not in realised["vagrant"], realised
+    assert "sleeve established mtu 1438" in realised["netns"] and "bridge not supported" in realised["netns"], realised
     assert {m["path"] for m in group["measurements"]} >= {"cross-host"}
     assert "Fidelity across providers" in (tmp_path / "merged" / "fidelity.md").read_text()
     assert before.diff(rootns.take()) == {}

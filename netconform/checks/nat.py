@@ -149,7 +149,7 @@ def masquerade_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
     for c in lab.topology.containers:
         if c.mode not in ("bridge", "network"):
             continue
-        nat = lab.scheme.promise.masquerades or c.mode == "network"
+        nat = lab.promise.masquerades or c.mode == "network"
         want = lab.hosts[c.host].address if nat else lab.containers[c.name].addresses[lab.scheme.network]
         whose = f"{c.host}'s" if nat else "its own"
         for verdict in matrix.find(c.name, "ext"):
@@ -166,7 +166,7 @@ def dnat_behaviour(lab: Lab, matrix: Matrix) -> list[str]:
     in its place would show the host's side of the bridge as the peer instead.  Where the scheme
     promises the proxy (``Promise.published_via``), the container must see its host."""
     problems = []
-    via_proxy = lab.scheme.promise.published_via == "proxy"
+    via_proxy = lab.promise.published_via == "proxy"
     for c in lab.topology.containers:
         want, whose = ((lab.hosts[c.host].address, f"{c.host}'s (docker-proxy)") if via_proxy
                        else (lab.ext.address, "ext's"))

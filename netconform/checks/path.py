@@ -29,7 +29,7 @@ CAPTURE_DIR = "/run/lab"
 CAPTURE = f"{CAPTURE_DIR}/capture.pcap"
 # Swarm's control traffic is not the data path.
 FILTER = "not arp and not port 2377 and not port 7946"
-PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre"}
+PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp"}
 
 
 VXLAN_PORTS = (4789, 6784)  # IANA's VXLAN port, and Weave Net's fast datapath (VXLAN too)
@@ -145,7 +145,7 @@ def cross_path(lab: Lab) -> Path | None:
     for a in mine:
         for b in mine:
             if a.host != b.host:
-                if scheme.promise.crosses:
+                if lab.promise.crosses:
                     address = lab.containers[b.name].addresses[scheme.network]
                     return Path(a.name, a.host, b.name, b.host, address)
                 published = [p.host_port for p in b.publish]
@@ -180,7 +180,7 @@ def capture(lab: Lab, host: str, trigger) -> list[Packet]:
 
 # What each scheme's wire promise looks like in an outer header: (protocol, port).
 ENCAPSULATION = {"udp/4789": ("udp", 4789), "udp/6784": ("udp", 6784), "udp/6783": ("udp", SLEEVE_PORT),
-                 "gre": ("gre", None)}
+                 "gre": ("gre", None), "esp": ("esp", None)}
 ENCRYPTED = " encrypted"  # a promise's suffix: that form, its payload unreadable (weave --password)
 PINGS = 3
 
@@ -214,7 +214,7 @@ def wire(lab: Lab) -> list[str]:
     where = f"{path.source} -> {path.target} on the underlay"
     problems = [] if succeeded else [f"{where}: the trigger failed ({done[0]}), so the wire carried "
                                      "no working traffic"]
-    expected = lab.scheme.promise.wire
+    expected = lab.promise.wire
     seen = _flows(packets, {local, remote})
     exposed = [p for p in packets if {p.src, p.dst} & ({source_ip, path.address} - {local, remote})]
     if expected == "underlay-only":
@@ -235,7 +235,7 @@ def wire(lab: Lab) -> list[str]:
     if expected.endswith(ENCRYPTED):
         return problems + _encrypted(packets, expected, where, (local, remote), exposed)
     proto, port = ENCAPSULATION[expected]
-    tunnel_id = lab.scheme.promise.tunnel_id
+    tunnel_id = lab.promise.tunnel_id
     carried = [p for p in packets if (p.src, p.dst, p.proto) == (local, remote, proto)
                and (port is None or p.dport == port) and p.inner is not None
                and (p.inner.src, p.inner.dst, p.inner.proto, p.inner.icmp_type) == requests]
@@ -299,7 +299,7 @@ def mtu(lab: Lab) -> list[str]:
     path = cross_path(lab)
     if path is None:
         return ["no path between hosts to measure"]
-    promised = lab.scheme.promise.mtu
+    promised = lab.promise.mtu
     where = f"{path.source} -> {path.target} ({path.address})"
 
     def ping(size: int) -> Result:

@@ -94,7 +94,7 @@ def bench_paths(lab: Lab) -> list[BenchPath]:
         c, pub = published[0]
         found.append(BenchPath("ext-to-published", "ext", c.name, lab.hosts[c.host].address,
                                port=pub.host_port, server_port=pub.container_port, paused=c.name))
-    cross = cross_path(lab) if len(topo.hosts) > 1 and scheme.promise.crosses else None
+    cross = cross_path(lab) if len(topo.hosts) > 1 and lab.promise.crosses else None
     if cross:
         found.append(BenchPath("cross-host", cross.source, cross.target, cross.address))
     if len(topo.hosts) > 1:

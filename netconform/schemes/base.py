@@ -110,6 +110,12 @@ class Scheme:
         scheme attaches them to its own afterwards (Weave Net)."""
         return self.network
 
+    def promise_on(self, site: Site) -> Promise:
+        """What the scheme promises on these hosts: ``promise``, unless the hosts decide between
+        datapaths of its own (Weave: fast datapath where their kernel has openvswitch).  Decided
+        from what the hosts have, never from what the scheme did with it."""
+        return self.promise
+
     def realised_in(self, site: Site, version: Version) -> str:
         """How the scheme was realised on these hosts with an engine of ``version``."""
         return self.realised

@@ -2,7 +2,7 @@
 
 Per host, in its network namespace: ``weaver`` with a mount namespace of its
 own (``/sys`` remounted: it reads ``/sys/class/net``), its own working
-directory (``/run/lab/weave/HOST``, with ``weaver.pid``) and database, ``CHECKPOINT_DISABLE=1`` (no version check), a peer
+directory (``WORKDIR/weave/HOST``, with ``weaver.pid``; ``/run/lab`` on the netns provider) and database, ``CHECKPOINT_DISABLE=1`` (no version check), a peer
 name of its own (weaver derives one from a MAC address it reads, which
 every lab host would share), the underlay addresses of the hosts started before it as peers,
 and ``--ipalloc-range`` split between the peers by Weave's own consensus.
@@ -47,6 +47,12 @@ DNS_DOMAIN = "weave.local."  # weaveDNS's default domain: each container is name
 # larger packet leaves the container and weaver answers it with "fragmentation needed".
 SLEEVE_MTU = 1438
 PLUGINS = "/run/docker/plugins"  # where dockerd discovers legacy plugins' sockets (a fixed path)
+# Fast datapath's MTU, weaver's default (net/bridge.go: GCE's 1460-byte underlay less VXLAN's and
+# ESP's overheads), on the datapath and so on the weave bridge and what joins it.
+FASTDP_MTU = 1376
+# Whether a host's kernel can give weaver its fast datapath: the openvswitch module, loaded or loadable
+# (the kernel loads it for weaver's first datapath request).
+HAS_OPENVSWITCH = "test -d /sys/module/openvswitch || modprobe -n -q openvswitch 2>/dev/null"
 ENCRYPTED_SLEEVE_MTU = 1414  # encrypted: NaCl's nonce and tag take 24 more (/status/connections, measured here)
 
 
@@ -105,11 +111,13 @@ class WeaveNet(Scheme):
         secret = f"WEAVE_PASSWORD={secrets.token_hex(16)} " if self.encrypted else ""
         for i, host in enumerate(topo.hosts, start=1):
             weaver = site.hosts[host.name].install(Path(binary("weaver")))  # static: copied to a VM as is
-            work = f"/run/lab/weave/{host.name}"
+            work = f"{site.hosts[host.name].workdir}/weave/{host.name}"
             # The hosts started before it, as users launch Weave one host after the other: two
             # routers dialling each other at once can leave a connection "pending" for long.
             peers = " ".join(str(topo.underlay_address(h.name).ip) for h in topo.hosts[:i - 1])
-            script = (f"mount -t sysfs sysfs /sys && mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
+            # A namespace host sees the machine's /sys until it mounts its own; a VM has its own.
+            sysfs = "mount -t sysfs sysfs /sys && " if site.local_kernel else ""
+            script = (f"{sysfs}mkdir -p {work} && cd {work} && echo $$ > weaver.pid && "
                       f"CHECKPOINT_DISABLE=1 {secret}exec {weaver} {self._docker_flags(site, runtime, host.name)} "
                       f"--no-discovery "
                       f"--dns-listen-address {self._dns_listen(site, host.name)} "
@@ -117,14 +125,31 @@ class WeaveNet(Scheme):
                       f"--http-addr {HTTP} --status-addr 127.0.0.1:6782 --ipalloc-range {RANGE} "
                       f"--ipalloc-init consensus={len(topo.hosts)} --datapath datapath "
                       f"--db-prefix {work}/weave {peers}")
-            site.hosts[host.name].spawn(["unshare", "-m", "sh", "-c", script], f"/run/lab/weave-{host.name}.log")
+            site.hosts[host.name].spawn(["unshare", "-m", "sh", "-c", script], self._log(site, host.name))
         for host in topo.hosts:
             if not site.planned:  # a dry run's routers never answer
                 self._wait_connected(site, host.name, len(topo.hosts) - 1)
 
+    @staticmethod
+    def _log(site, host: str) -> str:
+        return f"{site.hosts[host].workdir}/weave-{host}.log"
+
     def _docker_flags(self, site, runtime, host: str) -> str:
         """weaver's view of the engine: none (containers are attached by its CNI plugin)."""
         return "--docker-api="
+
+    def promise_on(self, site):
+        """Sleeve on hosts whose kernel has no openvswitch (this machine), else the fast datapath:
+        VXLAN on UDP 6784 at weaver's MTU, which weaver must then use (a fallback to sleeve is
+        a failure of the wire and path-MTU checks, naming what was found)."""
+        if site.planned or not all(site.hosts[h.name].exec(["sh", "-c", HAS_OPENVSWITCH]).ok
+                                   for h in site.topology.hosts):
+            return self.promise
+        return self.fastdp_promise
+
+    @property
+    def fastdp_promise(self):
+        return replace(self.promise, mtu=FASTDP_MTU, wire="udp/6784")
 
     def _wait_connected(self, site, host: str, peers: int, timeout: float = 60) -> None:
         """Until weaver on ``host`` has an established connection to every other peer (the others
@@ -139,7 +164,7 @@ class WeaveNet(Scheme):
             if len(established) >= peers and self._direct(site, host, peers):
                 return
             time.sleep(0.2)
-        log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()
+        log = site.hosts[host].exec(["tail", "-n", "5", self._log(site, host)]).stdout.strip()
         raise RuntimeError(f"weave on {host}: {said.count('established')} of {peers} connections established "
                            f"after {timeout:.0f} s ({said.strip() or 'no answer'}); weaver's last words: {log}")
 
@@ -172,8 +197,11 @@ class WeaveNet(Scheme):
         address = json.loads(done.stdout)["ips"][0]["address"].split("/")[0]
         node.attached[self.network] = address
         # As `weave attach` does for a container named in Weave's domain (its `weave dns-add`).
-        site.hosts[node.host].exec(["wget", "-qO-", "--method=PUT",
-                                    f"http://{HTTP}/name/{node.id}/{address}?fqdn={self.dns_name(node.name)}"],
+        host, port = HTTP.split(":")
+        put = ("exec 3<>/dev/tcp/$0/$1 && printf 'PUT %s HTTP/1.0\r\n\r\n' \"$2\" >&3 && "
+               "head -n 1 <&3 | grep -q ' 20[04] '")  # weaver: 204 No Content
+        site.hosts[node.host].exec(["bash", "-c", put, host, port,
+                                    f"/name/{node.id}/{address}?fqdn={self.dns_name(node.name)}"],
                                    timeout=10).check(f"naming {node.name} in weaveDNS")
 
     def ipam_ident(self, node) -> str:
@@ -215,16 +243,26 @@ class WeaveNet(Scheme):
                          + f"; IPAM {' '.join(mine.split())}; weaveDNS on "
                          f"{self.api(site, host.name, '/dns-address-port').strip() or '?'} "
                          f"({entries.group(1) if entries else '?'} names)")
-        version_line = self.api(site, site.topology.hosts[0].name, "/status").strip().splitlines()[:1]
+        first = site.topology.hosts[0].name
+        version_line = self.api(site, first, "/status").strip().splitlines()[:1]
         return (f"Weave Net router ({' '.join(version_line[0].split()) if version_line else 'version ?'}), "
-                f"containers attached {self.attached_by}; " + " | ".join(parts))
+                f"containers attached {self.attached_by}; weaver on {first}: {self._datapath_words(site, first)}; "
+                + " | ".join(parts))
+
+    def _datapath_words(self, site, host: str) -> str:
+        """Which datapath weaver chose, in its own words: its bridge type, and why it skipped the
+        fast datapath where it did ("bridge not supported": no openvswitch in the kernel)."""
+        said = site.hosts[host].exec(["grep", "-E", "Skipping bridge creation|Bridge type is", self._log(site, host)]).stdout
+        words = [re.sub(r"^\w+: \S+ \S+ ", "", line).strip() for line in said.splitlines()]
+        return "; ".join(dict.fromkeys(words)) or "?"
 
     @staticmethod
     def api(site, host: str, path: str) -> str:
         """What weaver on ``host`` answers at ``path`` (JSON where it has it: ``/report`` gives
-        JSON only to a client that asks for it)."""
-        return site.hosts[host].exec(["wget", "-qO-", "--header=Accept: application/json", f"http://{HTTP}{path}"],
-                                     timeout=10).stdout
+        JSON only to a client that asks for it).  busybox's wget: a VM or a user's host may have
+        no other HTTP client."""
+        return site.hosts[host].exec(["busybox", "wget", "-q", "-O-", "--header", "Accept: application/json",
+                                      f"http://{HTTP}{path}"], timeout=10).stdout
 
 
 class EncryptedWeaveNet(WeaveNet):
@@ -239,6 +277,12 @@ class EncryptedWeaveNet(WeaveNet):
     description = ("Weave Net 2.8 with a network password: the same routers, mesh and IPAM as weave, "
                    "every connection encrypted (sleeve: NaCl; fast datapath: IPsec ESP).")
     promise = replace(WeaveNet.promise, mtu=ENCRYPTED_SLEEVE_MTU, wire="udp/6783 encrypted")
+
+    @property
+    def fastdp_promise(self):
+        """Fast datapath encrypted is IPsec ESP between the hosts (its VXLAN inside), at the MTU
+        weaver's default already leaves room for ESP in."""
+        return replace(self.promise, mtu=FASTDP_MTU, wire="esp encrypted")
 
 
 class WeavePluginNet(WeaveNet):
@@ -295,7 +339,7 @@ class WeavePluginNet(WeaveNet):
             if said.ok:
                 return
             time.sleep(0.2)
-        log = site.hosts[host].exec(["tail", "-n", "5", f"/run/lab/weave-{host}.log"]).stdout.strip()
+        log = site.hosts[host].exec(["tail", "-n", "5", self._log(site, host)]).stdout.strip()
         raise RuntimeError(f"weave on {host}: no '{self.network}' network on dockerd after {timeout:.0f} s "
                            f"({said.stderr.strip() if said else 'not asked'}); weaver's last words: {log}")
 

@@ -9,7 +9,7 @@ import pytest
 from netconform import expect
 from netconform.checks import path
 from netconform.measure import addresses, measure
-from netconform.schemes.weave import EncryptedWeaveNet
+from netconform.schemes.weave import EncryptedWeaveNet, WeaveNet
 
 pytestmark = pytest.mark.lab
 
@@ -160,6 +160,20 @@ def test_wire_reports_plaintext_where_weave_promised_encryption(live_lab, monkey
         "c1 -> c2 on the underlay: "), problems
     assert " udp/6783 datagrams carry plaintext packets, the tunnel is not encrypted:" in problems[0], problems
     assert f"198.18.0.1 > 198.18.0.2 udp/6783 [{live['c1']} > {live['c2']} icmp]" in problems[0], problems
+
+
+def test_a_router_left_on_sleeve_where_fast_datapath_was_promised_is_reported(live_lab, monkeypatch):
+    """Hosts with openvswitch get weave's fast-datapath promise (Scheme.promise_on); a weaver
+    that fell back to sleeve there is what this lab's routers are (no openvswitch here): the wire
+    check finds no VXLAN on UDP 6784, only sleeve, and the path-MTU check sees 1377 bytes pass
+    where fast datapath's 1376 is the limit."""
+    lab = live_lab("weave")
+    monkeypatch.setattr(lab, "promise", WeaveNet().fastdp_promise)
+    (wire,), live = path.wire(lab), addresses(lab)
+    assert wire.startswith(f"c1 -> c2 on the underlay: expected 3 echo requests {live['c1']} > {live['c2']} "
+                           "inside udp/6784 from 198.18.0.1 to 198.18.0.2, found 0"), wire
+    assert "udp/6783" in wire, wire  # what was there instead: sleeve
+    assert any("1377-byte packet passed" in p for p in path.mtu(lab)), path.mtu(lab)
 
 
 def test_wire_reports_container_traffic_masqueraded_between_hosts(live_lab):

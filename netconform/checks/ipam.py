@@ -4,8 +4,9 @@ Weave promises that every container it attaches gets an address its IPAM
 allocated, from the share of the range its own host's router owns (the
 ring ``/report`` shows, split by Weave's consensus), and that no two
 containers share one.  The check compares what each container really has
-on ``ethwe`` with what the routers say they handed out (``/ip``: owned
-addresses by container ID) and where (``/report``: the ring's entries),
+on ``ethwe`` (``ethwe0`` from the Docker plugin) with what the routers say
+they handed out (``/ip``: owned addresses by container ID, or by the address
+itself for the plugin, whose IPAM requests name no container) and where (``/report``: the ring's entries),
 so an address given by hand, taken twice, or from another host's share
 turns it red, naming the container.
 """
@@ -29,9 +30,9 @@ def owner(shares, address: ipaddress.IPv4Address) -> str | None:
 
 
 def weave_ipam(lab: Lab) -> list[str]:
-    """Each Weave-attached container's address (``Scheme.interface``: ``ethwe``, or ``ethwe0``
-    from the plugin): allocated to it by its host's router,
-    inside that router's share, held by no other container."""
+    """Each Weave-attached container's address on ``Scheme.interface``: allocated to it by its
+    host's router (filed under ``Scheme.ipam_ident``), inside that router's share, held by no
+    other container."""
     problems, holders, api, ifname = [], {}, lab.scheme.api, lab.scheme.interface
     for host in lab.topology.hosts:
         shares = _shares(json.loads(api(lab.site, host.name, "/report") or "{}"))

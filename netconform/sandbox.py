@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,21 @@ class Sandbox:
         with open(log, "ab") as out:
             return subprocess.Popen(self.command(argv, netns), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @contextmanager
+    def kept_off(self, cores: set[int]):
+        """Every process of the lab off ``cores`` for the block (``perf.pinning``, run inside:
+        only the sandbox's /proc knows which processes are the lab's); each as it was after."""
+        if not cores:
+            yield
+            return
+        script = str(Path(__file__).with_name("perf") / "pinning.py")
+        moved = self.run([sys.executable, script, "off", *map(str, sorted(cores))])
+        moved.check("moving the lab's processes off the measurement's core")
+        try:
+            yield
+        finally:
+            self.run([sys.executable, script, "restore"], input=moved.stdout)
 
     def keep(self) -> None:
         """Leave the lab up after this process exits; ``kill PID`` removes it."""

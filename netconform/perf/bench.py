@@ -34,6 +34,7 @@ class Settings:
     samples: int = 6  # at least (a 95 % interval of a median needs 6)
     max_samples: int = 16  # at most, where the precision is not met before
     seconds: float = 0.2  # of traffic per sample
+    lossy_seconds: float = 1.0  # per sample where the warm-up retransmitted (``_size``)
     precision: float = 0.05  # target: the 95 % interval's half-width, as a fraction of the median
     streams: int = 1  # above 1, also tcp-parallel with this many streams (client and server on separate cores)
     udp_share: float = 0.5  # UDP is offered at this share of the path's TCP median
@@ -123,6 +124,7 @@ class _Series:
     references: list = field(default_factory=list)  # iperf.Sample of the reference, pairwise
     uses: list = field(default_factory=list)
     repeated: list = field(default_factory=list)  # why a sample was taken again
+    seconds: float = 0.0  # of traffic per sample of the path (``_size``)
 
     def decided(self, settings: Settings, paired: bool) -> bool:
         if len(self.samples) < settings.samples:
@@ -142,14 +144,19 @@ def _take(ends: Ends, settings: Settings, size: int, streams: int, udp_rate: int
     return sample, (meter.use if settings.machine_cpu else None)
 
 
-def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> int:
+def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> tuple[int, float]:
     """Bytes for ``settings.seconds`` of traffic, from a warm-up test that is not counted (it also
     settles neighbours, conntrack and learning bridges), for UDP at the offered rate, which the
-    sender may not reach (iperf3 sends UDP from one thread: 0.5-1 Gbit/s here)."""
+    sender may not reach (iperf3 sends UDP from one thread: 0.5-1 Gbit/s here); and those seconds.
+    Where the warm-up's TCP retransmitted, ``lossy_seconds``: a retransmission timeout (200 ms
+    at least on Linux) halved a 0.2 s sample on the userspace datapaths here (ovs cross-host:
+    0.19 or 0.38 Gbit/s, nothing between), where in 1 s samples it costs a fifth, so the samples
+    describe the path rather than whether a timeout fell into them."""
     size = UDP_WARM_UP_BYTES if udp_rate else WARM_UP_BYTES
     warm = iperf.run(ends.source, ends.address, size=size, streams=streams, udp_rate=udp_rate,
                      port=ends.port, cores=settings.cores)
-    return max(int(warm.bits_per_second * settings.seconds / 8), 1_000_000)
+    seconds = max(settings.seconds, settings.lossy_seconds) if warm.retransmits else settings.seconds
+    return max(int(warm.bits_per_second * seconds / 8), 1_000_000), seconds
 
 
 WARM_UP_BYTES = 20_000_000
@@ -170,7 +177,9 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
         for end in both:
             servers.enter_context(iperf.server(end.target, end.server_port,
                                                settings.cores[1] if settings.cores else None))
-        sizes = [_size(end, settings, streams, udp_rate) for end in both]
+        sized = [_size(end, settings, streams, udp_rate) for end in both]
+        sizes = [size for size, _ in sized]
+        found.seconds = sized[0][1]
         error = None
         while len(found.samples) < settings.max_samples and not found.decided(settings, bool(reference)):
             try:
@@ -232,7 +241,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
     extra = {"cpu_sender": [round(s.cpu_sender, 1) for s in samples],
              "cpu_receiver": [round(s.cpu_receiver, 1) for s in samples],
              "machine_cpu": [str(u) if u else "not metered (not this machine's kernel)" for u in taken.uses],
-             "streams": streams, "cores": settings.pinned, "seconds_per_sample": settings.seconds,
+             "streams": streams, "cores": settings.pinned, "seconds_per_sample": taken.seconds,
              "repeated": taken.repeated}
     if rate:
         extra.update(rate=rate, lost_percent=[s.lost_percent for s in samples],
@@ -297,14 +306,17 @@ def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> li
     VM's cores are not these).  The client is the host's iperf3 in the source's network stack
     (``Lab.stack_tools``), as on the reference: the datapath is the stack's, and an engine's
     exec would add its own cost to every sample (50 ms for docker exec here, against 10 for
-    nsenter); the server, started once a series, runs in the container."""
+    nsenter); the server, started once a series, runs in the container.  Where pinned, the
+    lab's own processes (engines, servers, a userspace datapath's forwarders) are kept off the
+    measurement's core meanwhile (``Sandbox.kept_off``), as the harness is (``cpu.kept_off``)."""
     local = lab.provider.local_kernel
     settings = replace(settings, machine_cpu=local, cores=settings.cores if local else None)
     ends = Ends(lab.stack_tools(path.source), lab.node(path.target), path.address, path.port, path.server_port)
-    if not path.paused:
-        return throughput(path.kind, ends, settings, reference=reference)
-    with paused_web_server(ends.target, path.server_port):
-        return throughput(path.kind, ends, settings, udp=False, reference=reference)
+    with ExitStack() as stack:
+        if path.paused:
+            stack.enter_context(paused_web_server(ends.target, path.server_port))
+        stack.enter_context(lab.sandbox.kept_off(set(settings.cores or ())))
+        return throughput(path.kind, ends, settings, udp=not path.paused, reference=reference)
 
 
 def path_round_trips(lab, path) -> list[Measurement]:

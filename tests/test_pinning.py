@@ -1,0 +1,54 @@
+"""The lab's own processes are kept off the measurement's core for a series, and given back
+their masks after; a path that loses segments is sampled longer."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from netconform.perf import iperf
+from netconform.perf.baseline import veth_pair
+from netconform.perf.bench import Ends, Settings, series
+from netconform.sandbox import Sandbox
+
+pytestmark = pytest.mark.lab
+
+
+def _child(process) -> int:
+    """The command nsenter started (in the sandbox's pid namespace), as this namespace numbers it."""
+    for _ in range(50):
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("nsenter started nothing")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to keep a process off")
+def test_the_labs_processes_leave_the_measurement_core_and_come_back(tmp_path):
+    core = max(os.sched_getaffinity(0))
+    sandbox = Sandbox.start("pin0")
+    try:
+        daemon = sandbox.spawn(["sleep", "30"], None, tmp_path / "daemon.log")
+        inside, before = _child(daemon), os.sched_getaffinity(_child(daemon))
+        ours = os.sched_getaffinity(0)
+        with sandbox.kept_off({core}):
+            assert os.sched_getaffinity(inside) == before - {core}
+            assert os.sched_getaffinity(0) == ours  # not the lab's: left alone
+        assert os.sched_getaffinity(inside) == before
+        daemon.kill()
+    finally:
+        sandbox.close()
+
+
+def test_a_path_that_loses_segments_is_sampled_longer():
+    """One TCP segment in a hundred dropped on the way in: the warm-up retransmits, and the
+    series' samples last ``lossy_seconds``; the same pair without the drop keeps ``seconds``."""
+    settings = Settings(samples=1, max_samples=1, seconds=0.1, lossy_seconds=0.5, machine_cpu=False)
+    with veth_pair() as (a, b):
+        assert series(Ends(a, b, b.address), settings).seconds == 0.1
+        b.exec(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(iperf.PORT), "-m", "statistic",
+                "--mode", "random", "--probability", "0.01", "-j", "DROP"]).check("drop 1 %")
+        taken = series(Ends(a, b, b.address), settings)
+    assert taken.seconds == 0.5 and taken.samples[0].retransmits, taken.samples

@@ -75,12 +75,14 @@ def main() -> int:
     rows: dict[str, list[str]] = {}
     for data, _ in runs:
         for r in data["records"]:
-            if r["unit"] != "bit/s" or not r["metric"].startswith("tcp") or r["same_path_as"] or not r["precision"]:
+            if r["unit"] != "bit/s" or not r["metric"].startswith("tcp") or r["same_path_as"]:
                 continue
             key = f"{r['topology']} {r['path']} {r['metric']}"
-            half = r["precision"]["half_width"]
-            rows.setdefault(key, []).append("—" if half is None else f"{half:.1%}")
+            half = r["precision"]["half_width"] if r["precision"] else None
+            rows.setdefault(key, []).append("failed" if r["error"] else "—" if half is None else f"{half:.1%}")
             ok = ok and half is not None and half <= PRECISION
+            if r["error"]:
+                print(f"  {key}: not measured in run {len(rows[key])}: {r['error']}")
     for key, cells in rows.items():
         print(f"  {key:<44} {'  '.join(f'{c:>6}' for c in cells)}")
     orders = [ranking(data) for data, _ in runs]

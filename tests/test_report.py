@@ -87,7 +87,7 @@ def test_tcp_ratios_are_measured_as_pairs_and_differences_stated(bench_run):
             assert len(walsh) == 21 and r["ratio_to_baseline"] == pytest.approx(math.exp((walsh[10])))
             # n = 6: the exact 95 % Wilcoxon interval is the extreme averages (the extreme ratios)
             assert r["ratio_ci95"] == pytest.approx([math.exp(walsh[0]), math.exp(walsh[-1])])
-            assert r["extra"]["cores"] == ("client and server on cpu1, the harness off it" if r["metric"] == "tcp"
+            assert r["extra"]["cores"] == ("client and server on cpu1, the harness and the lab off it" if r["metric"] == "tcp"
                                            else "client on cpu0, server on cpu1")
         else:
             assert r["ratio_to_baseline"] is None and r["ratio_ci95"] is None

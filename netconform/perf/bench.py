@@ -39,6 +39,7 @@ class Settings:
     streams: int = 1  # above 1, also tcp-parallel with this many streams (client and server on separate cores)
     udp_share: float = 0.5  # UDP is offered at this share of the path's TCP median
     cores: tuple[int, int] | None = None  # client, server (iperf3 -A); None: not pinned
+    lab_off: bool = False  # the lab's own processes kept off ``cores`` meanwhile (``path_throughput``)
     machine_cpu: bool = True  # meter this machine's CPU (the nodes run on its kernel)
     repeats: int = 4  # flagged or tool-error samples taken again, at most, per series
 
@@ -56,7 +57,7 @@ class Settings:
         if not self.cores:
             return "not pinned"
         if self.cores[0] == self.cores[1]:
-            return f"client and server on cpu{self.cores[0]}, the harness off it"
+            return f"client and server on cpu{self.cores[0]}, the harness{' and the lab' * self.lab_off} off it"
         return f"client on cpu{self.cores[0]}, server on cpu{self.cores[1]}"
 
 
@@ -125,6 +126,7 @@ class _Series:
     uses: list = field(default_factory=list)
     repeated: list = field(default_factory=list)  # why a sample was taken again
     seconds: float = 0.0  # of traffic per sample of the path (``_size``)
+    reference_seconds: float | None = None  # per sample of the reference, where paired
 
     def decided(self, settings: Settings, paired: bool) -> bool:
         if len(self.samples) < settings.samples:
@@ -180,6 +182,7 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
         sized = [_size(end, settings, streams, udp_rate) for end in both]
         sizes = [size for size, _ in sized]
         found.seconds = sized[0][1]
+        found.reference_seconds = sized[1][1] if reference else None
         error = None
         while len(found.samples) < settings.max_samples and not found.decided(settings, bool(reference)):
             try:
@@ -250,6 +253,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
         extra["retransmits"] = [s.retransmits for s in samples]
     if taken.references:
         extra["reference_samples"] = [s.bits_per_second for s in taken.references]
+        extra["reference_seconds_per_sample"] = taken.reference_seconds
     bound = any(s.cpu_bound for s in samples) or any(u and u.bound for u in taken.uses)
     return Measurement(kind, route, metric, "bit/s", summarise(values), tuple(values), bound, extra,
                        tuple(s.raw for s in samples), wall, sum(s.seconds for s in samples),
@@ -310,7 +314,8 @@ def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> li
     lab's own processes (engines, servers, a userspace datapath's forwarders) are kept off the
     measurement's core meanwhile (``Sandbox.kept_off``), as the harness is (``cpu.kept_off``)."""
     local = lab.provider.local_kernel
-    settings = replace(settings, machine_cpu=local, cores=settings.cores if local else None)
+    settings = replace(settings, machine_cpu=local, cores=settings.cores if local else None,
+                       lab_off=local and bool(settings.cores))
     ends = Ends(lab.stack_tools(path.source), lab.node(path.target), path.address, path.port, path.server_port)
     with ExitStack() as stack:
         if path.paused:

@@ -320,7 +320,7 @@ def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> li
     with ExitStack() as stack:
         if path.paused:
             stack.enter_context(paused_web_server(ends.target, path.server_port))
-        stack.enter_context(lab.sandbox.kept_off(set(settings.cores or ())))
+        stack.enter_context(lab.sandbox.kept_off(set(settings.cores) if settings.lab_off else set()))
         return throughput(path.kind, ends, settings, udp=not path.paused, reference=reference)
 
 

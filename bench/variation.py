@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whether the default benchmarks can rank schemes: the same run repeated, its figures compared.
 
-    python bench/variation.py [--runs R] [--topology LIST] [-- PYTEST_ARGS]   (default: 3 runs, all)
+    python bench/variation.py [--runs R] [--topology LIST] [--keep DIR] [-- PYTEST_ARGS]   (default: 3 runs, all)
 
 Runs ``pytest -m bench --topology=...`` R times (each a real pytest process
 writing its own compare.json) and prints:
@@ -33,6 +33,7 @@ PRECISION, WALL = 0.05, 8 * 60.0
 def run_once(directory: Path, topology: str, extra: list[str]) -> tuple[dict, float]:
     argv = [sys.executable, "-m", "pytest", "suites", f"--topology={topology}", "-m", "bench", "-q",
             "-p", "no:cacheprovider", f"--report-dir={directory}", *extra]
+    directory.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - start
@@ -62,12 +63,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--topology", default="all")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep each run's reports in DIR/run-N (default: a temporary directory, removed)")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="netconform-variation-") as scratch:
         for i in range(args.runs):
-            data, wall = run_once(Path(scratch) / str(i), args.topology, args.pytest_args)
+            data, wall = run_once((args.keep or Path(scratch)) / f"run-{i + 1}", args.topology, args.pytest_args)
             runs.append((data, wall))
             print(f"run {i + 1}: {wall:.0f} s ({'under' if wall < WALL else 'OVER'} {WALL / 60:.0f} min)", flush=True)
     ok = all(wall < WALL for _, wall in runs)

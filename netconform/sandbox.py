@@ -87,8 +87,11 @@ class Sandbox:
         moved.check("moving the lab's processes off the measurement's core")
         try:
             yield
-        finally:
-            self.run([sys.executable, script, "restore"], input=moved.stdout)
+        except BaseException:
+            self.run([sys.executable, script, "restore"], input=moved.stdout)  # the block's error is the one to tell
+            raise
+        self.run([sys.executable, script, "restore"], input=moved.stdout).check(
+            "giving the lab's processes their cores back")
 
     def keep(self) -> None:
         """Leave the lab up after this process exits; ``kill PID`` removes it."""

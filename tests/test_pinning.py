@@ -10,6 +10,7 @@ import pytest
 from netconform.perf import iperf
 from netconform.perf.baseline import veth_pair
 from netconform.perf.bench import Ends, Settings, series
+from netconform.result import CommandError
 from netconform.sandbox import Sandbox
 
 pytestmark = pytest.mark.lab
@@ -38,6 +39,29 @@ def test_the_labs_processes_leave_the_measurement_core_and_come_back(tmp_path):
             assert os.sched_getaffinity(0) == ours  # not the lab's: left alone
         assert os.sched_getaffinity(inside) == before
         daemon.kill()
+    finally:
+        sandbox.close()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to keep a process off")
+def test_a_failed_restore_is_reported_and_the_blocks_own_error_wins(monkeypatch):
+    """Processes left off a core would slow every later series of the lab unnoticed: a restore
+    that fails is an error; but where the measurement itself failed, that error is the one told."""
+    core = max(os.sched_getaffinity(0))
+    sandbox = Sandbox.start("pin1")
+    real = Sandbox.run
+
+    def restore_fails(self, argv, netns=None, input=None, timeout=30):
+        return real(self, ["false"] if argv[-1] == "restore" else argv, netns, input, timeout)
+
+    monkeypatch.setattr(Sandbox, "run", restore_fails)
+    try:
+        with pytest.raises(CommandError, match="giving the lab's processes their cores back"):
+            with sandbox.kept_off({core}):
+                pass
+        with pytest.raises(ZeroDivisionError):
+            with sandbox.kept_off({core}):
+                1 / 0
     finally:
         sandbox.close()
 

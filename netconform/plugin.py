@@ -101,8 +101,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-samples", type=int, default=6, metavar="N",
                     help="iperf3 samples per path and metric at least, each one iperf3 test (default: 6, "
                          "the fewest with a 95%% interval of the median)")
-    group.addoption("--bench-max-samples", type=int, default=16, metavar="N",
-                    help="samples at most, where --bench-precision is not met before (default: 16)")
+    group.addoption("--bench-max-samples", type=int, default=24, metavar="N",
+                    help="samples at most, where --bench-precision is not met before (default: %(default)s)")
     group.addoption("--bench-seconds", type=float, default=0.2, metavar="S",
                     help="seconds of traffic per sample, sized in bytes from a warm-up test (default: 0.2)")
     group.addoption("--bench-precision", type=float, default=0.05, metavar="F",

@@ -47,6 +47,23 @@ def test_a_slow_pair_moves_the_ratio_little():
     assert found.median == pytest.approx(0.82, rel=0.03) and found.ci95[0] < 0.82 < found.ci95[1]
 
 
+def _series(ratios_of_pairs: list[float]) -> bench._Series:
+    sample = lambda bps: bench.iperf.Sample(bps, 0.0, 0.0, 0, None, None, "", 0.2)
+    return bench._Series(samples=[sample(r) for r in ratios_of_pairs],
+                         references=[sample(1.0) for _ in ratios_of_pairs])
+
+
+def test_a_series_stops_when_its_precision_is_met_or_at_the_cap_and_says_which():
+    """Pairs are added until the ratio's interval is within 5 % or the cap; a noisy spell does
+    not stop a series early (spells pass), and the record says why it stopped."""
+    settings = bench.Settings(samples=6, max_samples=24)
+    assert _series([1.0, 1.01, 0.99, 1.0, 1.02, 0.98]).stop(settings, paired=True) == "precision met"
+    assert _series([1.0, 0.7, 1.3] * 2).stop(settings, paired=True) is None
+    noisy = [1.0, 0.6, 1.5, 0.8, 1.3, 0.7] * 2
+    assert _series(noisy).stop(settings, paired=True) is None  # ±29 % after 12: goes on all the same
+    assert _series(noisy * 2).stop(settings, paired=True) == "at the cap (24 samples)"
+
+
 def test_latency_is_percentiles_of_its_round_trips_without_a_ci():
     m = bench._latency("same-host", "a -> b", "tcp-rr", Percentiles(50.0, 80.0, 120.0, 4000, 20.0, 900.0),
                        2.1, 2.0)

@@ -95,7 +95,7 @@ def test_tcp_ratios_are_measured_as_pairs_and_differences_stated(bench_run):
     assert [{d["slower"].split(" (")[0], d["than"].split(" (")[0]} for d in same_host] == [{"bridge", "vxlan"}]
     text = (bench_run / "compare.md").read_text()
     assert "same-host tcp: " in text and ("slower than" in text or "no difference detectable" in text)
-    assert "The veth pair over the run" in text
+    assert "The veth pair over the run" in text and "variation, most (next to)" in text
 
 
 def test_html_report_keeps_history(bench_run, tmp_path):

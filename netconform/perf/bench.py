@@ -32,7 +32,7 @@ from .stats import Summary, ratios, summarise
 @dataclass(frozen=True)
 class Settings:
     samples: int = 6  # at least (a 95 % interval of a median needs 6)
-    max_samples: int = 16  # at most, where the precision is not met before
+    max_samples: int = 24  # at most, where the precision is not met before
     seconds: float = 0.2  # of traffic per sample
     lossy_seconds: float = 1.0  # per sample where the warm-up retransmitted (``_size``)
     precision: float = 0.05  # target: the 95 % interval's half-width, as a fraction of the median
@@ -127,12 +127,20 @@ class _Series:
     repeated: list = field(default_factory=list)  # why a sample was taken again
     seconds: float = 0.0  # of traffic per sample of the path (``_size``)
     reference_seconds: float | None = None  # per sample of the reference, where paired
+    stopped: str = ""  # why no more samples were taken
 
-    def decided(self, settings: Settings, paired: bool) -> bool:
-        if len(self.samples) < settings.samples:
-            return False
-        found = (ratios(self.pairs()) if paired else summarise([s.bits_per_second for s in self.samples]))
-        return found is not None and found.half_width is not None and found.half_width <= settings.precision
+    def stop(self, settings: Settings, paired: bool) -> str | None:
+        """Why to take no more samples (the precision met, the cap reached), or None.  A series
+        does not stop early because its interval looks out of reach: the machine's noisy spells
+        pass (three default runs here: a rule stopping a series whose interval after 12 pairs
+        would have needed three times the cap saved 48-63 s of a noisy run and stopped two
+        figures that met the target by the cap)."""
+        n = len(self.samples)
+        if n >= settings.samples:
+            found = (ratios(self.pairs()) if paired else summarise([s.bits_per_second for s in self.samples]))
+            if found is not None and found.half_width is not None and found.half_width <= settings.precision:
+                return "precision met"
+        return f"at the cap ({settings.max_samples} samples)" if n >= settings.max_samples else None
 
     def pairs(self) -> list[tuple[float, float]]:
         return [(a.bits_per_second, b.bits_per_second) for a, b in zip(self.samples, self.references)]
@@ -169,7 +177,7 @@ INTRUSION = 25.0  # percent of a core used by a process outside the measurement:
 
 def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | None = None,
            reference: Ends | None = None) -> _Series:
-    """Samples of one metric until the precision is met or ``max_samples``; with a reference,
+    """Samples of one metric until ``_Series.stop`` says why not more; with a reference,
     pairs (path, reference) taken one after the other.  Raises CommandError when the path does
     not carry the test, iperf.ToolError when every attempt was the tool's error."""
     found = _Series()
@@ -184,13 +192,14 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
         found.seconds = sized[0][1]
         found.reference_seconds = sized[1][1] if reference else None
         error = None
-        while len(found.samples) < settings.max_samples and not found.decided(settings, bool(reference)):
+        while not (why := found.stop(settings, bool(reference))):
             try:
                 taken = [_take(end, settings, size, streams, udp_rate) for end, size in zip(both, sizes)]
             except iperf.ToolError as err:
                 error = err
                 found.repeated.append(str(err))
                 if len(found.repeated) > settings.repeats:
+                    why = f"iperf3's errors: {settings.repeats} repeats spent"
                     break
                 continue
             intruders = [u.competitor[0] for _, u in taken if u and u.competitor[1] >= INTRUSION]
@@ -203,6 +212,7 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
                 found.references.append(taken[1][0])
         if not found.samples:
             raise error or iperf.ToolError("no sample")
+        found.stopped = why
     return found
 
 
@@ -245,7 +255,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
              "cpu_receiver": [round(s.cpu_receiver, 1) for s in samples],
              "machine_cpu": [str(u) if u else "not metered (not this machine's kernel)" for u in taken.uses],
              "streams": streams, "cores": settings.pinned, "seconds_per_sample": taken.seconds,
-             "repeated": taken.repeated}
+             "repeated": taken.repeated, "stopped": taken.stopped}
     if rate:
         extra.update(rate=rate, lost_percent=[s.lost_percent for s in samples],
                      jitter_ms=[s.jitter_ms for s in samples])
@@ -261,7 +271,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
                        precision=settings.precision)
 
 
-RR_SECONDS = 1  # one series of TCP round trips (about ten thousand on any path here)
+RR_SECONDS = 0.5  # one series of TCP round trips (about five thousand on any path here: a p99 of fifty)
 
 
 def round_trips(kind: str, source: Node, target: Node, address: str, port: int | None = None,
@@ -270,7 +280,7 @@ def round_trips(kind: str, source: Node, target: Node, address: str, port: int |
     TCP request/response round trips where the target has a port of its own for the echo server (not
     behind DNAT); a series that fails is recorded with its error."""
     route = f"{source.name} -> {target.name}"
-    series = [("icmp-rtt", lambda: latency.icmp(pinger or source, address), 1.0)]
+    series = [("icmp-rtt", lambda: latency.icmp(pinger or source, address), latency.ICMP_COUNT * latency.ICMP_INTERVAL)]
     if port is None:
         series.append(("tcp-rr", lambda: latency.tcp_rr(source, target, address, RR_SECONDS), RR_SECONDS))
     found = []

@@ -275,25 +275,49 @@ def repeated(data: dict) -> list[str]:
 
 def drift(data: dict) -> list[str]:
     """How the reference (the veth pair) moved over the run: the median of its samples next to
-    each record's, smallest and largest (ratios are per pair, so this drift does not enter them)."""
+    each record's, smallest and largest (ratios are per pair, so this drift does not enter them);
+    and how much its samples varied next to each path's, least and most: the machine's own noise
+    at the time, which says whether a figure that missed its precision was limited by its path
+    or by the machine (a veth pair varying as much as the path's ratio does)."""
     lines = []
     for metric in ("tcp", "tcp-parallel"):
-        medians = [statistics.median(r["extra"]["reference_samples"]) for r in data["records"]
-                   if r["metric"] == metric and r["extra"].get("reference_samples")]
-        if medians:
+        paired = [r for r in data["records"] if r["metric"] == metric and r["extra"].get("reference_samples")]
+        if paired:
+            medians = [statistics.median(r["extra"]["reference_samples"]) for r in paired]
+            noise = sorted((variation(r["extra"]["reference_samples"]), f"{r['topology']} {r['path']}")
+                           for r in paired)
             lines.append(f"| {metric} | {len(medians)} | {_gbit(min(medians))} | {_gbit(max(medians))} | "
-                         f"{max(medians) / min(medians):.2f} |")
+                         f"{max(medians) / min(medians):.2f} | ±{100 * noise[0][0]:.0f} % ({noise[0][1]}) | "
+                         f"±{100 * noise[-1][0]:.0f} % ({noise[-1][1]}) |")
     return (["", "The veth pair over the run (its samples next to each path's; ratios are per pair, so "
-                 "this drift does not enter them):", "",
-             "| metric | paths | smallest median | largest median | largest / smallest |",
-             "|---|---|---|---|---|", *lines] if lines else [])
+                 "this drift does not enter them; how much one of its samples varied, robustly: the machine's "
+                 "own noise meanwhile):", "",
+             "| metric | paths | smallest median | largest median | largest / smallest | "
+             "variation, least (next to) | variation, most (next to) |",
+             "|---|---|---|---|---|---|---|", *lines] if lines else [])
+
+
+def variation(values: list[float]) -> float:
+    """How much one sample varies, robustly (a slow sample in ten does not swell it): the median
+    absolute deviation of the samples' logarithms, scaled to a standard deviation (x 1.4826,
+    exact for normal noise), as a fraction of the median."""
+    logs = [math.log(v) for v in values if v > 0]
+    if len(logs) < 2:
+        return 0.0
+    centre = statistics.median(logs)
+    return 1.4826 * statistics.median(abs(x - centre) for x in logs)
 
 
 def _precision(r: dict) -> str:
     p = r.get("precision")
     if not p or p["half_width"] is None:
         return "no interval"
-    return f"±{100 * p['half_width']:.0f} % ({'met' if p['met'] else 'not met'}: {100 * p['target']:.0f} %)"
+    if p["met"]:
+        return f"±{100 * p['half_width']:.0f} % (met: {100 * p['target']:.0f} %)"
+    why = [f"not met: {100 * p['target']:.0f} %"] + ([r["extra"]["stopped"]] if r["extra"].get("stopped") else [])
+    if r["extra"].get("reference_samples"):
+        why.append(f"the veth pair ±{100 * variation(r['extra']['reference_samples']):.0f} % meanwhile")
+    return f"±{100 * p['half_width']:.0f} % ({'; '.join(why)})"
 
 
 def _absent(r: dict) -> str:

@@ -64,6 +64,17 @@ def test_a_series_stops_when_its_precision_is_met_or_at_the_cap_and_says_which()
     assert _series(noisy * 2).stop(settings, paired=True) == "at the cap (24 samples)"
 
 
+def test_the_machines_noise_is_told_only_from_enough_samples():
+    """How much the veth pair varied next to a path is a figure like any other: from fewer
+    samples than an interval needs it is absent, never a made-up ±0 %."""
+    from netconform.reporting.compare import drift, variation
+    assert variation([10.0, 12.0]) is None
+    assert variation([10.0, 11.0, 9.0, 10.0, 10.5, 9.5]) == pytest.approx(0.074, abs=0.002)
+    record = {"metric": "tcp", "topology": "bridge", "path": "same-host",
+              "extra": {"reference_samples": [10e9, 12e9]}}
+    assert drift({"records": [record]})[-1].endswith("| fewer than 6 samples | fewer than 6 samples |")
+
+
 def test_latency_is_percentiles_of_its_round_trips_without_a_ci():
     m = bench._latency("same-host", "a -> b", "tcp-rr", Percentiles(50.0, 80.0, 120.0, 4000, 20.0, 900.0),
                        2.1, 2.0)

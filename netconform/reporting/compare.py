@@ -25,6 +25,7 @@ from pathlib import Path
 from statistics import NormalDist
 
 from ..perf.bench import Measurement
+from ..perf.stats import MIN_FOR_CI
 
 SCHEMA_VERSION = 2
 
@@ -284,11 +285,11 @@ def drift(data: dict) -> list[str]:
         paired = [r for r in data["records"] if r["metric"] == metric and r["extra"].get("reference_samples")]
         if paired:
             medians = [statistics.median(r["extra"]["reference_samples"]) for r in paired]
-            noise = sorted((variation(r["extra"]["reference_samples"]), f"{r['topology']} {r['path']}")
-                           for r in paired)
+            noise = sorted((found, f"{r['topology']} {r['path']}") for r in paired
+                           if (found := variation(r["extra"]["reference_samples"])) is not None)
+            ends = [f"±{100 * v:.0f} % ({where})" for v, where in (noise[0], noise[-1])] if noise else [f"fewer than {MIN_FOR_CI} samples"] * 2
             lines.append(f"| {metric} | {len(medians)} | {_gbit(min(medians))} | {_gbit(max(medians))} | "
-                         f"{max(medians) / min(medians):.2f} | ±{100 * noise[0][0]:.0f} % ({noise[0][1]}) | "
-                         f"±{100 * noise[-1][0]:.0f} % ({noise[-1][1]}) |")
+                         f"{max(medians) / min(medians):.2f} | {ends[0]} | {ends[1]} |")
     return (["", "The veth pair over the run (its samples next to each path's; ratios are per pair, so "
                  "this drift does not enter them; how much one of its samples varied, robustly: the machine's "
                  "own noise meanwhile):", "",
@@ -297,13 +298,14 @@ def drift(data: dict) -> list[str]:
              "|---|---|---|---|---|---|---|", *lines] if lines else [])
 
 
-def variation(values: list[float]) -> float:
+def variation(values: list[float]) -> float | None:
     """How much one sample varies, robustly (a slow sample in ten does not swell it): the median
     absolute deviation of the samples' logarithms, scaled to a standard deviation (x 1.4826,
-    exact for normal noise), as a fraction of the median."""
+    exact for normal noise), as a fraction of the median; None below the samples a 95 %
+    interval needs (a spread of fewer says little)."""
     logs = [math.log(v) for v in values if v > 0]
-    if len(logs) < 2:
-        return 0.0
+    if len(logs) < MIN_FOR_CI:
+        return None
     centre = statistics.median(logs)
     return 1.4826 * statistics.median(abs(x - centre) for x in logs)
 
@@ -315,8 +317,8 @@ def _precision(r: dict) -> str:
     if p["met"]:
         return f"±{100 * p['half_width']:.0f} % (met: {100 * p['target']:.0f} %)"
     why = [f"not met: {100 * p['target']:.0f} %"] + ([r["extra"]["stopped"]] if r["extra"].get("stopped") else [])
-    if r["extra"].get("reference_samples"):
-        why.append(f"the veth pair ±{100 * variation(r['extra']['reference_samples']):.0f} % meanwhile")
+    if (noise := variation(r["extra"].get("reference_samples", []))) is not None:
+        why.append(f"the veth pair ±{100 * noise:.0f} % meanwhile")
     return f"±{100 * p['half_width']:.0f} % ({'; '.join(why)})"
 
 

@@ -85,13 +85,13 @@ class Sandbox:
         script = str(Path(__file__).with_name("perf") / "pinning.py")
         moved = self.run([sys.executable, script, "off", *map(str, sorted(cores))])
         moved.check("moving the lab's processes off the measurement's core")
+        restore = [sys.executable, script, "restore"]
         try:
             yield
         except BaseException:
-            self.run([sys.executable, script, "restore"], input=moved.stdout)  # the block's error is the one to tell
+            self.run(restore, input=moved.stdout)  # the block's error is the one to tell
             raise
-        self.run([sys.executable, script, "restore"], input=moved.stdout).check(
-            "giving the lab's processes their cores back")
+        self.run(restore, input=moved.stdout).check("giving the lab's processes their cores back")
 
     def keep(self) -> None:
         """Leave the lab up after this process exits; ``kill PID`` removes it."""

@@ -287,7 +287,8 @@ def drift(data: dict) -> list[str]:
             medians = [statistics.median(r["extra"]["reference_samples"]) for r in paired]
             noise = sorted((found, f"{r['topology']} {r['path']}") for r in paired
                            if (found := variation(r["extra"]["reference_samples"])) is not None)
-            ends = [f"±{100 * v:.0f} % ({where})" for v, where in (noise[0], noise[-1])] if noise else [f"fewer than {MIN_FOR_CI} samples"] * 2
+            ends = ([f"±{100 * v:.0f} % ({where})" for v, where in (noise[0], noise[-1])] if noise
+                    else [f"fewer than {MIN_FOR_CI} samples"] * 2)
             lines.append(f"| {metric} | {len(medians)} | {_gbit(min(medians))} | {_gbit(max(medians))} | "
                          f"{max(medians) / min(medians):.2f} | {ends[0]} | {ends[1]} |")
     return (["", "The veth pair over the run (its samples next to each path's; ratios are per pair, so "

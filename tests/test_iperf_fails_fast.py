@@ -51,3 +51,19 @@ def test_a_sample_during_which_another_process_used_a_core_is_taken_again(argv):
     assert len(taken.samples) == 2  # kept once the repeats were spent: flagged in extra.repeated
     with veth_pair() as (a, b):
         assert series(Ends(a, b, b.address), settings).repeated == []
+
+
+def test_a_server_is_listening_before_the_first_test_and_a_port_that_never_opens_is_named(monkeypatch):
+    """Behind a userland proxy a client cannot tell a server still starting from a broken path
+    (the proxy accepts, then resets): the harness waits until the server's port listens, and
+    a port that does not open (or close) in time is an error naming it, not a figure."""
+    monkeypatch.setattr(iperf, "LISTEN_WAIT", 0.3)
+    with veth_pair() as (a, b):
+        with pytest.raises(CommandError, match="iperf3's server on b listening on port 5299"):
+            iperf.await_port(b, 5299, True, "iperf3's server on b listening on port 5299")
+        iperf.await_port(b, 5299, False, "port 5299 closed")
+        with iperf.server(b, 5299):
+            listening = b.exec(["sh", "-c", "cat /proc/net/tcp /proc/net/tcp6"]).stdout
+            assert ":14B3 " in listening  # 5299, without a client having tried
+            with pytest.raises(CommandError, match="port 5299 closed"):
+                iperf.await_port(b, 5299, False, "port 5299 closed")

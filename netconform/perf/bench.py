@@ -305,10 +305,12 @@ def _latency(kind, route, metric, p: latency.Percentiles, wall: float, tool: flo
 
 @contextmanager
 def paused_web_server(node: Node, port: int):
-    """Stop a container's whoami server on ``port`` (by its PID) and start it again after."""
+    """Stop a container's whoami server on ``port`` (by its PID), and start it again after; the
+    port closed before iperf3's server takes it, or a client could reach the whoami server."""
     pidfile = f"/tmp/serve-{port}.pid"
     node.exec(["sh", "-c", f"kill $(cat {pidfile})"]).check("pausing the web server")
     try:
+        iperf.await_port(node, port, False, f"the web server on {node.name} closing port {port}")
         yield
     finally:
         node.exec(["sh", "-c", f"/prober serve {port} >/dev/null 2>&1 & echo $! > {pidfile}"])

@@ -50,14 +50,34 @@ class ToolError(ValueError):
     """iperf3 reported something it cannot have meant; the message says what."""
 
 
+LISTEN_WAIT = 5.0  # seconds a port may take to open or close (``await_port``)
+
+
+def await_port(node: Node, port: int, listening: bool, what: str) -> None:
+    """Wait until a TCP socket listens on ``port`` in ``node``'s network stack (or, with
+    ``listening`` false, until none does), read from /proc/net/tcp and tcp6 (state 0A), or
+    raise CommandError naming ``what`` after ``LISTEN_WAIT``.  A client cannot tell by itself:
+    behind a userland proxy (docker-proxy, on a port Docker publishes where DNAT does not apply,
+    as for traffic that arrives on the engine's own bridge) the proxy accepts the connection
+    and resets it when the container's port is not open yet, which the client sees as the
+    path's failure, not as a server still starting."""
+    pattern = f":{port:04X} [0-9A-F]+:[0-9A-F]{{4}} 0A "
+    found = "" if listening else "!"
+    script = (f"i=0; while [ $i -lt {int(LISTEN_WAIT / 0.05)} ]; do "
+              f"{found} grep -qE '{pattern}' /proc/net/tcp /proc/net/tcp6 2>/dev/null && exit 0; "
+              "sleep 0.05; i=$((i+1)); done; exit 1")
+    node.exec(["sh", "-c", script], timeout=LISTEN_WAIT + 30).check(what)
+
+
 @contextmanager
 def server(node: Node, port: int = PORT, core: int | None = None):
-    """An iperf3 server in the background of ``node`` for a series of tests (the client retries
-    until it listens), ended by its PID afterwards."""
+    """An iperf3 server in the background of ``node`` for a series of tests, listening before
+    the first test (``await_port``), ended by its PID afterwards."""
     pidfile = f"/tmp/iperf3-{port}-{secrets.token_hex(3)}.pid"
     argv = ["iperf3", "-s", "-D", "-p", str(port), "-I", pidfile]
     node.exec(argv + (["-A", str(core)] if core is not None else []))
     try:
+        await_port(node, port, True, f"iperf3's server on {node.name} listening on port {port}")
         yield
     finally:
         node.exec(["sh", "-c", f"kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}"])

@@ -50,7 +50,15 @@ def test_a_slow_pair_moves_the_ratio_little():
 def _series(ratios_of_pairs: list[float]) -> bench._Series:
     sample = lambda bps: bench.iperf.Sample(bps, 0.0, 0.0, 0, None, None, "", 0.2)
     return bench._Series(samples=[sample(r) for r in ratios_of_pairs],
-                         references=[sample(1.0) for _ in ratios_of_pairs])
+                         references=[(sample(1.0),) for _ in ratios_of_pairs])
+
+
+@pytest.mark.parametrize("seconds, reference_seconds, taken", [(0.2, 0.2, 1), (1.0, 0.2, 3), (1.0, 1.0, 1),
+                                                              (0.5, 0.1, 3), (2.0, 0.2, 5)])
+def test_a_longer_path_sample_has_more_reference_samples_beside_it(seconds, reference_seconds, taken):
+    """The reference's samples in a pair make up at least half the path sample's time: its noise
+    enters once per test, so three short ones beside a 1 s sample have a third of one's."""
+    assert bench.references_per_pair(seconds, reference_seconds) == taken
 
 
 def test_a_series_stops_when_its_precision_is_met_or_at_the_cap_and_says_which():

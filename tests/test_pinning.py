@@ -66,17 +66,25 @@ def test_a_failed_restore_is_reported_and_the_blocks_own_error_wins(monkeypatch)
         sandbox.close()
 
 
-def test_a_path_that_loses_segments_is_sampled_longer():
+def test_a_path_that_loses_segments_is_sampled_longer_beside_more_reference_samples():
     """One packet in twenty dropped on the way in (with veth's offloads a packet carries up to
     64 KB, so a 20 MB warm-up loses about fifteen; none, with a chance of 3e-7): the warm-up
     retransmits, and the series' samples last ``lossy_seconds``; the same pair without the drop
-    keeps ``seconds``."""
+    keeps ``seconds``.  Paired with a reference that does not lose, each 0.5 s sample of the path
+    has three 0.1 s ones of the reference beside it, one pair's ratio against their geometric
+    mean; beside a 0.1 s sample, one."""
     core = max(os.sched_getaffinity(0))  # pinned as the bench pins (unpinned, a veth pair may drop too)
-    settings = Settings(samples=1, max_samples=1, seconds=0.1, lossy_seconds=0.5, machine_cpu=False,
+    settings = Settings(samples=2, max_samples=2, seconds=0.1, lossy_seconds=0.5, machine_cpu=False,
                         cores=(core, core))
-    with veth_pair() as (a, b):
-        assert series(Ends(a, b, b.address), settings).seconds == 0.1
+    with veth_pair() as (a, b), veth_pair() as (c, d):
+        reference = Ends(c, d, d.address)
+        clean = series(Ends(a, b, b.address), settings, reference=reference)
+        assert clean.seconds == 0.1 and [len(group) for group in clean.references] == [1, 1]
         b.exec(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(iperf.PORT), "-m", "statistic",
                 "--mode", "random", "--probability", "0.05", "-j", "DROP"]).check("drop 5 %")
-        taken = series(Ends(a, b, b.address), settings)
+        taken = series(Ends(a, b, b.address), settings, reference=reference)
     assert taken.seconds == 0.5 and taken.samples[0].retransmits, taken.samples
+    assert taken.reference_seconds == 0.1 and [len(group) for group in taken.references] == [3, 3]
+    group = [s.bits_per_second for s in taken.references[0]]
+    assert taken.pairs()[0] == pytest.approx((taken.samples[0].bits_per_second,
+                                              (group[0] * group[1] * group[2]) ** (1 / 3)))

@@ -8,7 +8,8 @@ How a throughput figure is taken (docs/reports.md, "Measurement method"): each s
 short iperf3 test (``Settings.seconds`` of traffic, sized in bytes from a
 warm-up test that is not counted), client and server pinned to fixed
 cores; a path's TCP samples alternate with samples of its reference (the
-raw veth pair) so each ratio is a pair's and drift cancels; samples are
+raw veth pair; three of them beside a 1 s sample, ``references_per_pair``)
+so each ratio is a pair's and drift cancels; samples are
 added until the median's 95 % interval (the ratio's, where paired) is
 within ``precision`` of it, or ``max_samples``.  A sample during which a
 process outside the measurement used a core is flagged and taken again;
@@ -19,6 +20,7 @@ the path rather than the sender.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -122,7 +124,7 @@ class _Series:
     """Samples of one metric on one path (and its reference's, alternately), as they come."""
 
     samples: list = field(default_factory=list)  # iperf.Sample of the path
-    references: list = field(default_factory=list)  # iperf.Sample of the reference, pairwise
+    references: list = field(default_factory=list)  # per pair, a tuple of the reference's iperf.Sample
     uses: list = field(default_factory=list)
     repeated: list = field(default_factory=list)  # why a sample was taken again
     seconds: float = 0.0  # of traffic per sample of the path (``_size``)
@@ -143,7 +145,22 @@ class _Series:
         return f"at the cap ({settings.max_samples} samples)" if n >= settings.max_samples else None
 
     def pairs(self) -> list[tuple[float, float]]:
-        return [(a.bits_per_second, b.bits_per_second) for a, b in zip(self.samples, self.references)]
+        """(path, reference) per pair, the reference the geometric mean of its samples in the pair
+        (``references_per_pair``), so that a pair's log ratio is the path's log minus their mean."""
+        return [(a.bits_per_second, math.prod(b.bits_per_second for b in group) ** (1 / len(group)))
+                for a, group in zip(self.samples, self.references)]
+
+
+def references_per_pair(seconds: float, reference_seconds: float) -> int:
+    """How many reference samples a pair takes beside one of the path: enough to make up at least
+    half the path sample's traffic time (one beside a 0.2 s sample, three beside a 1 s one).
+    A sample's speed is set as it starts (docs/reports.md), so the veth pair's noise enters a
+    pair's ratio once per test, however long: beside a 1 s sample of a lossy path, its one 0.2 s
+    sample was most of the ratio's variance (ovs cross-host: log-spread 0.06 the path's, 0.13
+    the veth pair's), and the mean of three independent ones has a third of it, for 0.4 s more
+    a pair, where more of the path's 1 s samples would cost 1.2 s each.  Beside a 0.2 s sample,
+    one is what minimises the time to a given width (the two cost and vary alike)."""
+    return max(1, math.ceil(seconds / (2 * reference_seconds)))
 
 
 def _take(ends: Ends, settings: Settings, size: int, streams: int, udp_rate: int | None
@@ -178,7 +195,7 @@ INTRUSION = 25.0  # percent of a core used by a process outside the measurement:
 def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | None = None,
            reference: Ends | None = None) -> _Series:
     """Samples of one metric until ``_Series.stop`` says why not more; with a reference,
-    pairs (path, reference) taken one after the other.  Raises CommandError when the path does
+    pairs taken one after the other: a path sample, then ``references_per_pair`` of the reference.  Raises CommandError when the path does
     not carry the test, iperf.ToolError when every attempt was the tool's error."""
     found = _Series()
     both = [ends] + ([reference] if reference else [])
@@ -191,10 +208,13 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
         sizes = [size for size, _ in sized]
         found.seconds = sized[0][1]
         found.reference_seconds = sized[1][1] if reference else None
+        ends_of_pair = [(ends, sizes[0])]
+        if reference:
+            ends_of_pair += [(reference, sizes[1])] * references_per_pair(found.seconds, found.reference_seconds)
         error = None
         while not (why := found.stop(settings, bool(reference))):
             try:
-                taken = [_take(end, settings, size, streams, udp_rate) for end, size in zip(both, sizes)]
+                taken = [_take(end, settings, size, streams, udp_rate) for end, size in ends_of_pair]
             except iperf.ToolError as err:
                 error = err
                 found.repeated.append(str(err))
@@ -209,7 +229,7 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
             found.samples.append(taken[0][0])
             found.uses.append(taken[0][1])
             if reference:
-                found.references.append(taken[1][0])
+                found.references.append(tuple(sample for sample, _ in taken[1:]))
         if not found.samples:
             raise error or iperf.ToolError("no sample")
         found.stopped = why
@@ -262,8 +282,9 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
     else:
         extra["retransmits"] = [s.retransmits for s in samples]
     if taken.references:
-        extra["reference_samples"] = [s.bits_per_second for s in taken.references]
+        extra["reference_samples"] = [s.bits_per_second for group in taken.references for s in group]
         extra["reference_seconds_per_sample"] = taken.reference_seconds
+        extra["references_per_pair"] = len(taken.references[0])
     bound = any(s.cpu_bound for s in samples) or any(u and u.bound for u in taken.uses)
     return Measurement(kind, route, metric, "bit/s", summarise(values), tuple(values), bound, extra,
                        tuple(s.raw for s in samples), wall, sum(s.seconds for s in samples),

@@ -62,9 +62,9 @@ def await_port(node: Node, port: int, listening: bool, what: str) -> None:
     and resets it when the container's port is not open yet, which the client sees as the
     path's failure, not as a server still starting."""
     pattern = f":{port:04X} [0-9A-F]+:[0-9A-F]{{4}} 0A "
-    found = "" if listening else "!"
+    negate = "" if listening else "!"
     script = (f"i=0; while [ $i -lt {int(LISTEN_WAIT / 0.05)} ]; do "
-              f"{found} grep -qE '{pattern}' /proc/net/tcp /proc/net/tcp6 2>/dev/null && exit 0; "
+              f"{negate} grep -qE '{pattern}' /proc/net/tcp /proc/net/tcp6 2>/dev/null && exit 0; "
               "sleep 0.05; i=$((i+1)); done; exit 1")
     node.exec(["sh", "-c", script], timeout=LISTEN_WAIT + 30).check(what)
 

@@ -157,9 +157,10 @@ def references_per_pair(seconds: float, reference_seconds: float) -> int:
     A sample's speed is set as it starts (docs/reports.md), so the veth pair's noise enters a
     pair's ratio once per test, however long: beside a 1 s sample of a lossy path, its one 0.2 s
     sample was most of the ratio's variance (ovs cross-host: log-spread 0.06 the path's, 0.13
-    the veth pair's), and the mean of three independent ones has a third of it, for 0.4 s more
-    a pair, where more of the path's 1 s samples would cost 1.2 s each.  Beside a 0.2 s sample,
-    one is what minimises the time to a given width (the two cost and vary alike)."""
+    the veth pair's).  The mean of three varied 10-35 % less than one sample (not the 42 % of
+    independent ones: samples back to back share some of a spell), for 0.4 s more a pair, where
+    more of the path's 1 s samples would cost 1.2 s each.  Beside a 0.2 s sample, one is what
+    minimises the time to a given width (the two cost and vary alike)."""
     return max(1, math.ceil(seconds / (2 * reference_seconds)))
 
 
@@ -194,9 +195,10 @@ INTRUSION = 25.0  # percent of a core used by a process outside the measurement:
 
 def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | None = None,
            reference: Ends | None = None) -> _Series:
-    """Samples of one metric until ``_Series.stop`` says why not more; with a reference,
-    pairs taken one after the other: a path sample, then ``references_per_pair`` of the reference.  Raises CommandError when the path does
-    not carry the test, iperf.ToolError when every attempt was the tool's error."""
+    """Samples of one metric until ``_Series.stop`` says why not more; with a reference, pairs
+    taken one after the other: a path sample, then ``references_per_pair`` of the reference.
+    Raises CommandError when the path does not carry the test, iperf.ToolError when every
+    attempt was the tool's error."""
     found = _Series()
     both = [ends] + ([reference] if reference else [])
     with ExitStack() as servers:

@@ -1,5 +1,7 @@
 """A path that drops the test's connection is reported at once, not after minutes of retries."""
 
+from pathlib import Path
+
 import pytest
 
 from netconform.perf import iperf
@@ -67,3 +69,25 @@ def test_a_server_is_listening_before_the_first_test_and_a_port_that_never_opens
             assert ":14B3 " in listening  # 5299, without a client having tried
             with pytest.raises(CommandError, match="port 5299 closed"):
                 iperf.await_port(b, 5299, False, "port 5299 closed")
+
+
+def test_a_server_that_listens_late_behind_a_resetting_proxy_is_still_measured(tmp_path):
+    """The race docker-proxy exposed on linux-bridge's published port, made certain: the server
+    starts listening half a second after ``iperf3 -s -D`` is asked for, behind a proxy that
+    resets clients while its target is closed.  Waiting for the port, the harness measures the
+    path; a client that went at once would be reset (checked first, so the proxy is shown to
+    break a hasty client)."""
+    proxy, pidfile = Path(__file__).parent / "data" / "resetting_proxy.py", tmp_path / "proxy.pid"
+    with veth_pair() as (a, b):
+        real = b.exec
+        real(["sh", "-c", f"python3 {proxy} 5300 {iperf.PORT} >/dev/null 2>&1 & echo $! > {pidfile}"])
+        try:
+            iperf.await_port(b, 5300, True, "the proxy listening")
+            with pytest.raises(CommandError, match="reset by peer"):
+                iperf.run(a, b.address, size=1_000_000, port=5300)
+            b.exec = lambda argv, **kw: real(["sh", "-c", f"(sleep 0.5; exec {' '.join(argv)}) >/dev/null 2>&1 &"]
+                                             if argv[:2] == ["iperf3", "-s"] else argv, **kw)
+            with iperf.server(b):
+                assert iperf.run(a, b.address, size=1_000_000, port=5300).bits_per_second > 0
+        finally:
+            real(["sh", "-c", f"kill $(cat {pidfile})"])

@@ -57,7 +57,8 @@ def _series(ratios_of_pairs: list[float]) -> bench._Series:
                                                               (0.5, 0.1, 3), (2.0, 0.2, 5)])
 def test_a_longer_path_sample_has_more_reference_samples_beside_it(seconds, reference_seconds, taken):
     """The reference's samples in a pair make up at least half the path sample's time: its noise
-    enters once per test, so three short ones beside a 1 s sample have a third of one's."""
+    enters once per test, so the mean of three short ones beside a 1 s sample varies less than
+    one (10-35 % less here, samples back to back sharing some of a spell)."""
     assert bench.references_per_pair(seconds, reference_seconds) == taken
 
 

@@ -1,4 +1,5 @@
-"""A path that drops the test's connection is reported at once, not after minutes of retries."""
+"""A path that drops the test's connection is reported at once, not after minutes of retries;
+a server still starting (or a proxy in front of it) is waited for, not taken for the path."""
 
 from pathlib import Path
 

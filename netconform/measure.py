@@ -29,7 +29,7 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import expect
 from . import image as probe_image
@@ -38,11 +38,13 @@ from .checks import firewall
 from .expect import Probe
 from .lab import Lab
 from .pacing import Pacer, neighbour_budget, neighbour_entries
+from .result import Result
 from .providers.netns import EXT_ARRIVALS, EXT_ICMP_ARRIVALS
 
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
 ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)
 INFLIGHT = 16  # probes one prober keeps open at once
+TRANSCRIPT = "/tmp/netconform-prober.out"  # where a container's prober also writes what it says
 REQUEST = r"GET /cgi-bin/whoami HTTP/1.0\r\n\r\n"
 NO_ICMP_SOCKET = "(no ICMP socket at the source)"  # the prober's "no-icmp-socket": neither raw nor datagram
 
@@ -526,14 +528,19 @@ def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token
     binary = probe_image.prober_on(node)
     specs = [f"icmp:{p.address}" if p.proto == "icmp" else f"{p.proto}:{p.address}:{p.port}" for p in probes]
     guard = prober_guard(len(probes), inflight)
-    argv = [binary, "-n", f"{source}/{token or '-'}", str(TIMEOUT * 1000), str(inflight), *specs]
-    done = node.exec(argv, timeout=guard)
-    if done.rc == 0 and _lost_output(done.stdout + done.stderr, len(probes)):
-        # A clean exit that said nothing, or said it was done without a verdict for every probe, is
-        # an engine losing an exec's output (seen in CI on Docker 20.10 with nothing said, and on
-        # 28.5 with only the header and the "done" line, as in moby#27289; the prober speaks
-        # first and gives every probe a verdict before "done"): run it again, once.
-        done = node.exec(argv, timeout=guard)
+    # A container's prober also writes what it says to a file of the container's own (gone
+    # with it): an engine's exec can lose lines of its output, seen in CI on Docker 20.10 (all of
+    # it, or all but six verdicts) and on 28.5 (all but the header and "done"), as in
+    # moby#27289 and podman#9096.  A host's command runs as a process of its own and loses
+    # nothing, so nothing is left on it.
+    kept = node.kind == "container"
+    argv = [binary, "-n", f"{source}/{token or '-'}", *(("-o", TRANSCRIPT) if kept else ()),
+            str(TIMEOUT * 1000), str(inflight), *specs]
+    done = _complete(node, node.exec(argv, timeout=guard), len(probes), kept)
+    if done.rc == 0 and _lost_output(done.stdout, len(probes)):
+        # Still short (no transcript on a host; none at all where the prober never started): run
+        # it again, once.
+        done = _complete(node, node.exec(argv, timeout=guard), len(probes), kept)
     if not done.stdout.startswith("prober 2\n"):  # it did not run: say why, never guess
         return f"the prober did not run: {(done.stdout + done.stderr).strip()[-300:] or f'exit {done.rc}'}"
     if "\ndone " in done.stdout:
@@ -542,13 +549,21 @@ def _probe_from(lab: Lab, source: str, probes: list[Probe], inflight: int, token
             f"\nstopped after {done.duration:.0f} s (exit {done.rc}; a prober is stopped at {guard:.0f} s)")
 
 
+def _complete(node, done: Result, probes: int, kept: bool) -> Result:
+    """``done`` with the prober's output read back from its transcript (up to three times: the
+    reading is an exec too) where the exec lost part of it; ``done`` as it is otherwise."""
+    for _ in range(3 if kept and done.rc == 0 and _lost_output(done.stdout, probes) else 0):
+        again = node.exec(["cat", TRANSCRIPT])
+        if again.rc == 0 and not _lost_output(again.stdout, probes):
+            return replace(done, stdout=again.stdout)
+    return done
+
+
 def _lost_output(said: str, probes: int) -> bool:
-    """Whether a prober's output is missing what it always says: anything at all, or (having said
-    "done") a verdict line for each of its ``probes``."""
-    if not said:
-        return True
+    """Whether a prober that exited cleanly said less than it always says then: its header, a
+    verdict for each of its ``probes`` and "done"."""
     verdicts = {line.split(" ", 1)[0] for line in said.splitlines() if line.split(" ", 1)[0].isdigit()}
-    return "\ndone " in said and len(verdicts) < probes
+    return not said.startswith("prober 2\n") or "\ndone " not in said or len(verdicts) < probes
 
 
 def table(verdicts: list[Verdict]) -> str:

@@ -1,7 +1,8 @@
 /*
  * prober: run a whole list of reachability probes from one process.
  *
- *   prober [-n NAME] TIMEOUT_MS INFLIGHT PROBE...   PROBE: icmp:ADDR | tcp:ADDR:PORT | udp:ADDR:PORT
+ *   prober [-n NAME] [-o FILE] TIMEOUT_MS INFLIGHT PROBE...
+ *                                  PROBE: icmp:ADDR | tcp:ADDR:PORT | udp:ADDR:PORT
  *
  * Prints "prober 2", then one line per probe as it is decided:
  *   INDEX ok ATTEMPT ANSWER    (tcp: the whoami line "name=... peer=... port=...", or
@@ -13,7 +14,8 @@
  *                              (0: not opened), so the target can be asked whether the SYNs
  *                              arrived, and a trace of the hosts' firewalls read per flow
  * and finally "done probes=N inflight=K rtt_ms=R wait_ms=W" (the slowest
- * answer, and the longest wait an attempt was given).
+ * answer, and the longest wait an attempt was given).  With -o, every line
+ * also goes to FILE as it is said, so what an engine's exec lost can be read.
  *
  * A "blocked" verdict is evidence, not the absence of an answer within a
  * short wait: every probe that is not answered is tried twice, by two
@@ -81,6 +83,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +146,25 @@ static void close_attempts(struct probe *p)
 	}
 }
 
+/* What the prober says goes to stdout and, with -o, to a file as well: an engine's exec can lose
+ * lines of its output (moby#27289, podman#9096), and the file can then be read again. */
+static FILE *transcript;
+
+static void say(const char *format, ...)
+{
+	va_list args;
+	va_start(args, format);
+	if (transcript) {
+		va_list again;
+		va_copy(again, args);
+		vfprintf(transcript, format, again);
+		va_end(again);
+		fflush(transcript);
+	}
+	vprintf(format, args);
+	va_end(args);
+}
+
 static void finish(struct probe *p, int index, int k, const char *verdict, const char *what)
 {
 	if (p->state == 1)
@@ -155,9 +177,9 @@ static void finish(struct probe *p, int index, int k, const char *verdict, const
 			slowest = rtt;
 	}
 	if (strcmp(verdict, "ok") && !p->icmp)
-		printf("%d %s %d %s ports=%u,%u\n", index, verdict, k + 1, what, p->a[0].sport, p->a[1].sport);
+		say("%d %s %d %s ports=%u,%u\n", index, verdict, k + 1, what, p->a[0].sport, p->a[1].sport);
 	else
-		printf("%d %s %d %s\n", index, verdict, k + 1, what);
+		say("%d %s %d %s\n", index, verdict, k + 1, what);
 }
 
 /* One attempt failed: the probe fails once every attempt has. */
@@ -610,13 +632,14 @@ int main(int argc, char **argv)
 		return icmp_arrivals(argv[2]);
 	if (argc >= 3 && argc <= 5 && !strcmp(argv[1], "serve"))
 		return serve(argv[2], argc >= 4 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL);
-	if (argc > 2 && !strcmp(argv[1], "-n")) {
-		snprintf(payload, sizeof payload, "netconform %s\n", argv[2]);
-		argv += 2;
-		argc -= 2;
+	for (; argc > 2 && (!strcmp(argv[1], "-n") || !strcmp(argv[1], "-o")); argv += 2, argc -= 2) {
+		if (!strcmp(argv[1], "-n"))
+			snprintf(payload, sizeof payload, "netconform %s\n", argv[2]);
+		else if (!(transcript = fopen(argv[2], "w"))) /* a backup only: probe without it */
+			fprintf(stderr, "prober: no transcript, cannot write %s: %s\n", argv[2], strerror(errno));
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: prober [-n NAME] TIMEOUT_MS INFLIGHT icmp:ADDR|tcp:ADDR:PORT|udp:ADDR:PORT...\n");
+		fprintf(stderr, "usage: prober [-n NAME] [-o FILE] TIMEOUT_MS INFLIGHT icmp:ADDR|tcp:ADDR:PORT|udp:ADDR:PORT...\n");
 		return 2;
 	}
 	timeout_ms = atol(argv[1]);
@@ -625,7 +648,7 @@ int main(int argc, char **argv)
 	struct pollfd *fds = calloc((size_t)ATTEMPTS * count + ATTEMPTS + 1, sizeof *fds);
 	int *owner = calloc((size_t)ATTEMPTS * count + ATTEMPTS + 1, sizeof *owner);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("prober 2\n");
+	say("prober 2\n");
 	for (int i = 0; i < count; i++) {
 		char spec[128], *addr, *port;
 		snprintf(spec, sizeof spec, "%s", argv[i + 3]);
@@ -742,6 +765,6 @@ int main(int argc, char **argv)
 					     fds[j].revents));
 		}
 	}
-	printf("done probes=%d inflight=%d rtt_ms=%ld wait_ms=%ld\n", count, max_open, slowest, longest_wait);
+	say("done probes=%d inflight=%d rtt_ms=%ld wait_ms=%ld\n", count, max_open, slowest, longest_wait);
 	return 0;
 }

@@ -11,7 +11,10 @@ writing its own compare.json) and prints:
 - the cross-host schemes ranked by single-stream TCP (ratio to the veth
   pair) in each run, and whether the order is the same in all runs wherever
   a run's report calls two schemes different (``differences``);
-- each run's wall time against the 8-minute target of the default run.
+- each run's wall time against the 8-minute target of the default run;
+- how much the ratios vary from run to run beyond their own intervals,
+  against the figure the reports' differences allow for
+  (``compare.RUN_TO_RUN``; two runs or more).
 
 Exit 0 when every target was met, 1 otherwise.
 """
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +32,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from netconform.reporting.compare import RUN_TO_RUN  # noqa: E402
 PRECISION, WALL = 0.05, 8 * 60.0
 
 
@@ -57,6 +64,25 @@ def different(data: dict) -> set[tuple[str, str]]:
         if d["path"] == "cross-host" and d["metric"] == "tcp" and d["detectable"]:
             found.add((d["than"].split(" (")[0], d["slower"].split(" (")[0]))
     return found
+
+
+def run_to_run(runs: list[dict]) -> tuple[float, int] | None:
+    """The standard deviation (log scale) by which the TCP ratios to the veth pair vary across
+    ``runs`` beyond their intervals (read as 1.96 standard errors), pooled over the figures every
+    run has; and how many figures that is.  None with fewer than two runs."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for data in runs:
+        for r in data["records"]:
+            if r["metric"].startswith("tcp") and r.get("ratio_ci95") and not r["same_path_as"]:
+                low, high = r["ratio_ci95"]
+                found.setdefault(f"{r['topology']} {r['path']} {r['metric']}", []).append(
+                    (math.log(r["ratio_to_baseline"]), (math.log(high) - math.log(low)) / (2 * 1.96)))
+    every = [v for v in found.values() if len(v) == len(runs)]
+    if len(runs) < 2 or not every:
+        return None
+    across = statistics.fmean(statistics.variance([m for m, _ in v]) for v in every)
+    within = statistics.fmean(se * se for v in every for _, se in v)
+    return math.sqrt(max(0.0, across - within)), len(every)
 
 
 def main() -> int:
@@ -99,6 +125,10 @@ def main() -> int:
         print(f"  a run called {a} faster than {b}, another ranked them the other way")
     if not broken:
         print(f"  order stable wherever a run called two schemes different ({len(claimed)} such pairs)")
+    beyond = run_to_run([data for data, _ in runs])
+    if beyond:
+        print(f"\nTCP ratios varied from run to run by {beyond[0]:.1%} beyond their intervals (standard "
+              f"deviation, {beyond[1]} figures); the reports' differences allow for {RUN_TO_RUN:.1%}")
     return 0 if ok and not broken else 1
 
 

@@ -8,7 +8,7 @@ from netconform.perf import bench
 from netconform.perf.latency import Percentiles
 from netconform.perf import stats
 from netconform.perf.stats import ratios, summarise
-from netconform.reporting.compare import differences
+from netconform.reporting.compare import RUN_TO_RUN, differences, relative
 from netconform.result import Result
 
 
@@ -138,3 +138,16 @@ def test_a_difference_holds_for_all_comparisons_of_its_path_together():
     among = {(d["slower"].split(" ")[0], d["than"].split(" ")[0]): d for d in differences([a, b, *others, slow])}
     assert among["overlay", "vxlan"]["comparisons"] == 21 and not among["overlay", "vxlan"]["detectable"]
     assert among["weave", "overlay"]["detectable"]
+
+
+def test_a_difference_within_how_much_ratios_vary_from_run_to_run_is_not_called():
+    """Two ratios 4 % apart, each measured to ±2 %: their own intervals exclude no difference, but
+    a ratio varies from run to run by more than its interval shows (RUN_TO_RUN), so another run
+    could rank them the other way; 8 % apart they differ."""
+    a = _cross("vxlan", 0.70, 0.686, 0.714)
+    near, far = _cross("overlay", 0.67, 0.657, 0.683), _cross("overlay", 0.644, 0.631, 0.657)
+    assert relative(near, a, run_to_run=0)[2] < 1 and RUN_TO_RUN > 0.01
+    [close] = differences([a, near])
+    assert not close["detectable"] and close["percent"] == 4.3
+    [apart] = differences([a, far])
+    assert apart["detectable"] and apart["percent"] == 8.0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from netconform.perf import iperf
+from netconform.perf import bench, iperf
 from netconform.perf.baseline import veth_pair
 from netconform.result import CommandError
 
@@ -92,3 +92,30 @@ def test_a_server_that_listens_late_behind_a_resetting_proxy_is_still_measured(t
                 assert iperf.run(a, b.address, size=1_000_000, port=5300).bits_per_second > 0
         finally:
             real(["sh", "-c", f"kill $(cat {pidfile})"])
+
+
+def test_iperf3_takes_a_published_port_only_once_the_paused_web_server_has_closed_it():
+    """A whoami server that keeps its port half a second after it is told to stop: iperf3's
+    server asked for the port at once cannot bind it, the old server still listens, and the
+    client reaches the whoami server instead (checked first); pausing it as the benchmarks do
+    (``bench.paused_web_server``), the port is closed first and the path is measured."""
+    slow, port = Path(__file__).parent / "data" / "slow_to_close.py", 5301
+    pidfile = Path(f"/tmp/serve-{port}.pid")  # where the image's /serve keeps it
+    with veth_pair() as (a, b):
+        def start() -> str:
+            pid = b.exec(["sh", "-c", f"python3 {slow} {port} 1.5 >/dev/null 2>&1 & echo $! | tee {pidfile}"]).stdout
+            iperf.await_port(b, port, True, "the slow whoami server listening")
+            return pid.strip()
+        started = [start()]
+        try:
+            b.exec(["kill", started[0]])
+            with pytest.raises((CommandError, iperf.ToolError)), iperf.server(b, port):
+                iperf.run(a, b.address, size=1_000_000, port=port)
+            iperf.await_port(b, port, False, "the slow whoami server gone")
+            started.append(start())
+            with bench.paused_web_server(b, port), iperf.server(b, port):
+                assert iperf.run(a, b.address, size=1_000_000, port=port).bits_per_second > 0
+        finally:
+            for pid in started:  # ours, if still there
+                b.exec(["sh", "-c", f"grep -q slow_to_close /proc/{pid}/cmdline 2>/dev/null && kill {pid}"])
+            pidfile.unlink(missing_ok=True)

@@ -127,12 +127,12 @@ def _cross(topology: str, ratio: float, low: float, high: float) -> dict:
 
 
 def test_a_difference_holds_for_all_comparisons_of_its_path_together():
-    """Two schemes 8 % apart with ±4 % ratios differ when they are the only two; among seven
+    """Two schemes 13 % apart with ±4 % ratios differ when they are the only two; among seven
     (21 comparisons at once) the interval widens (Bonferroni) and the same two are no longer
     called different, while a scheme at a third of the others still is."""
-    a, b = _cross("vxlan", 0.70, 0.672, 0.728), _cross("overlay", 0.645, 0.619, 0.671)
+    a, b = _cross("vxlan", 0.70, 0.672, 0.728), _cross("overlay", 0.609, 0.585, 0.633)
     [alone] = differences([a, b])
-    assert alone["detectable"] and alone["comparisons"] == 1 and alone["percent"] == 7.9
+    assert alone["detectable"] and alone["comparisons"] == 1 and alone["percent"] == 13.0
     others = [_cross(f"s{i}", 0.9 + 0.1 * i, 0.86 + 0.1 * i, 0.94 + 0.1 * i) for i in range(4)]
     slow = _cross("weave", 0.015, 0.0144, 0.0156)
     among = {(d["slower"].split(" ")[0], d["than"].split(" ")[0]): d for d in differences([a, b, *others, slow])}
@@ -143,11 +143,11 @@ def test_a_difference_holds_for_all_comparisons_of_its_path_together():
 def test_a_difference_within_how_much_ratios_vary_from_run_to_run_is_not_called():
     """Two ratios 4 % apart, each measured to ±2 %: their own intervals exclude no difference, but
     a ratio varies from run to run by more than its interval shows (RUN_TO_RUN), so another run
-    could rank them the other way; 8 % apart they differ."""
+    could rank them the other way; 15 % apart they differ."""
     a = _cross("vxlan", 0.70, 0.686, 0.714)
-    near, far = _cross("overlay", 0.67, 0.657, 0.683), _cross("overlay", 0.644, 0.631, 0.657)
+    near, far = _cross("overlay", 0.67, 0.657, 0.683), _cross("overlay", 0.595, 0.583, 0.607)
     assert relative(near, a, run_to_run=0)[2] < 1 and RUN_TO_RUN > 0.01
     [close] = differences([a, near])
     assert not close["detectable"] and close["percent"] == 4.3
     [apart] = differences([a, far])
-    assert apart["detectable"] and apart["percent"] == 8.0
+    assert apart["detectable"] and apart["percent"] == 15.0

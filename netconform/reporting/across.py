@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import engines as engine_names
 from ..deviations import DEVIATIONS
 from ..engines import Version
-from .compare import bar_chart, relative
+from .compare import RUN_TO_RUN, bar_chart, relative
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,9 @@ def markdown(axis: Axis, doc: dict) -> str:
            f"Each topology with only the {axis.name} varying; the first column is the reference. Rows "
            "that differ come first, marked **differs**; figures are throughput medians and p50 round "
            "trips, with each column over the reference: for TCP from the two labs' ratios to the "
-           "veth pair (each measured as pairs), with a 95 % interval and whether a difference is "
-           "detectable at that precision; otherwise the plain quotient of medians.", ""]
+           "veth pair (each measured as pairs), with a 95 % interval (allowing for how much a ratio "
+           f"varies from run to run beyond its own, ±{100 * RUN_TO_RUN:.1f} %) and whether a difference "
+           "is detectable at that precision; otherwise the plain quotient of medians.", ""]
     if doc.get("deviations"):
         columns = list(doc["deviations"][0]["labs"])
         out += [f"Known deviations by {axis.name} (the topologies whose expected failure each excused; "

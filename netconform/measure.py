@@ -38,8 +38,8 @@ from .checks import firewall
 from .expect import Probe
 from .lab import Lab
 from .pacing import Pacer, neighbour_budget, neighbour_entries
-from .result import Result
 from .providers.netns import EXT_ARRIVALS, EXT_ICMP_ARRIVALS
+from .result import Result
 
 TIMEOUT = 2  # seconds each attempt waits at least (covers the first SYN retransmission, 1 s)
 ATTEMPTS = 2  # independent attempts behind every verdict without an answer (image/prober.c)

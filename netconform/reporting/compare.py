@@ -155,7 +155,7 @@ def differences(records: list[dict]) -> list[dict]:
     others ranked them the other way.  Without the run-to-run part, 18 of the 485 differences
     nine runs called were ranked the other way by another run; with the pooled 0.019, 1 of 419
     (vxlan 16 % slower than overlay, in a run where a spell slowed vxlan's whole series); with
-    ``RUN_TO_RUN``, none of about 375."""
+    ``RUN_TO_RUN``, none of 375."""
     measured = [r for r in records if r.get("ratio_ci95") and not r.get("same_path_as")]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in measured:

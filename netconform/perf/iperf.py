@@ -97,7 +97,9 @@ def run(source: Node, address: str, *, seconds: int = 1, size: int | None = None
     if udp_rate:
         argv += ["-u", "-b", str(udp_rate)]
     timeout = (seconds if not size else 5) + 30
-    for _ in range(20):  # the server may take a moment to listen
+    # iperf3's server opens its listening socket for each test and closes it after (esnet/iperf's
+    # iperf_run_server, cleanup_server): a test right after another can be refused for a moment.
+    for _ in range(20):
         result = source.exec(argv, timeout=timeout)
         data = _json(result.stdout)
         if data and "error" not in data:

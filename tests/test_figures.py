@@ -141,9 +141,9 @@ def test_a_difference_holds_for_all_comparisons_of_its_path_together():
 
 
 def test_a_difference_within_how_much_ratios_vary_from_run_to_run_is_not_called():
-    """Two ratios 4 % apart, each measured to ±2 %: their own intervals exclude no difference, but
-    a ratio varies from run to run by more than its interval shows (RUN_TO_RUN), so another run
-    could rank them the other way; 15 % apart they differ."""
+    """Two ratios 4 % apart, each measured to ±2 %: their own intervals alone would call them
+    different, but a ratio varies from run to run by more than its interval shows (RUN_TO_RUN),
+    so another run could rank them the other way; 15 % apart they differ."""
     a = _cross("vxlan", 0.70, 0.686, 0.714)
     near, far = _cross("overlay", 0.67, 0.657, 0.683), _cross("overlay", 0.595, 0.583, 0.607)
     assert relative(near, a, run_to_run=0)[2] < 1 and RUN_TO_RUN > 0.01

@@ -95,7 +95,7 @@ def test_a_server_that_listens_late_behind_a_resetting_proxy_is_still_measured(t
 
 
 def test_iperf3_takes_a_published_port_only_once_the_paused_web_server_has_closed_it():
-    """A whoami server that keeps its port half a second after it is told to stop: iperf3's
+    """A whoami server that keeps its port 1.5 s after it is told to stop: iperf3's
     server asked for the port at once cannot bind it, the old server still listens, and the
     client reaches the whoami server instead (checked first); pausing it as the benchmarks do
     (``bench.paused_web_server``), the port is closed first and the path is measured."""

@@ -8,7 +8,7 @@ from netconform.perf import bench
 from netconform.perf.latency import Percentiles
 from netconform.perf import stats
 from netconform.perf.stats import ratios, summarise
-from netconform.reporting.compare import RUN_TO_RUN, differences, relative
+from netconform.reporting.compare import RUN_TO_RUN, difference_lines, differences, relative
 from netconform.result import Result
 
 
@@ -151,3 +151,6 @@ def test_a_difference_within_how_much_ratios_vary_from_run_to_run_is_not_called(
     assert not close["detectable"] and close["percent"] == 4.3
     [apart] = differences([a, far])
     assert apart["detectable"] and apart["percent"] == 15.0
+    # What a difference was computed with travels with it, and compare.md states that, not today's constant.
+    assert apart["run_to_run"] == RUN_TO_RUN
+    assert "±5.0 % (standard deviation)" in " ".join(difference_lines({"differences": [{**apart, "run_to_run": 0.05}]}))

@@ -98,7 +98,7 @@ def compare(axis: Axis, labs: dict[str, dict], records: list[dict]) -> dict:
                     "measurements": _measurements(records, columns)})
     # Topologies where something differs first, the most differences first.
     out.sort(key=lambda g: (g["checks_agree"] - len(g["checks"]), g["probes_agree"] - g["probes"]))
-    return {"axis": axis.name, "groups": out, "deviations": _deviations(axis, labs, out)}
+    return {"axis": axis.name, "groups": out, "deviations": _deviations(axis, labs, out), "run_to_run": RUN_TO_RUN}
 
 
 def _deviations(axis: Axis, labs: dict[str, dict], groups: list[dict]) -> list[dict]:
@@ -184,7 +184,7 @@ def markdown(axis: Axis, doc: dict) -> str:
            "that differ come first, marked **differs**; figures are throughput medians and p50 round "
            "trips, with each column over the reference: for TCP from the two labs' ratios to the "
            "veth pair (each measured as pairs), with a 95 % interval (allowing for how much a ratio "
-           f"varies from run to run beyond its own, ±{100 * RUN_TO_RUN:.1f} %) and whether a difference "
+           f"varies from run to run beyond its own, ±{100 * doc['run_to_run']:.1f} %) and whether a difference "
            "is detectable at that precision; otherwise the plain quotient of medians.", ""]
     if doc.get("deviations"):
         columns = list(doc["deviations"][0]["labs"])

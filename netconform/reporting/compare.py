@@ -170,7 +170,7 @@ def differences(records: list[dict]) -> list[dict]:
                 found.append({"path": path, "metric": metric, "slower": _label(slow), "than": _label(fast),
                               "percent": round(100 * (1 - q), 1),
                               "ci95_percent": [round(100 * (1 - high), 1), round(100 * (1 - low), 1)],
-                              "comparisons": comparisons, "detectable": high < 1})
+                              "comparisons": comparisons, "run_to_run": RUN_TO_RUN, "detectable": high < 1})
     return found
 
 
@@ -206,9 +206,10 @@ def difference_lines(data: dict) -> list[str]:
     rows = data.get("differences", [])
     if not rows:
         return []
+    allowance = rows[0]["run_to_run"]
     lines = ["", "Differences (same path kind and metric; from the ratios to the veth pair, each measured "
                  "as pairs, so the machine's drift cancels; intervals that allow for a ratio's variation "
-                 f"from run to run beyond its own interval, ±{100 * RUN_TO_RUN:.1f} % (standard deviation), and "
+                 f"from run to run beyond its own interval, ±{100 * allowance:.1f} % (standard deviation), and "
                  "hold at 95 % for all the comparisons of a path kind and metric together):", ""]
     for d in sorted(rows, key=lambda d: (d["path"], d["metric"], not d["detectable"], -d["percent"])):
         low, high = d["ci95_percent"]

@@ -73,6 +73,23 @@ def test_a_series_stops_when_its_precision_is_met_or_at_the_cap_and_says_which()
     assert _series(noisy * 2).stop(settings, paired=True) == "at the cap (24 samples)"
 
 
+def test_a_series_within_reach_of_its_target_at_the_cap_goes_on_to_half_the_cap_again():
+    """At the cap, ±5.5 % would be ±5 % by about 29 pairs: it goes on (and meets it at 25 here);
+    ±8 % would need 63 and stops; one that goes on stops when it is out of reach again, or at
+    36 pairs, and says which.  Without room beyond the cap (UDP's), it stops at the cap."""
+    settings = bench.Settings(samples=6, max_samples=24)
+    pattern = lambda spread: [1.0, 1 - spread, 1 + spread, 1 - spread / 2, 1 + spread / 2, 1.0] * 6
+    assert _series(pattern(0.18)[:24]).stop(settings, paired=True) is None
+    assert _series(pattern(0.18)[:25]).stop(settings, paired=True) == "precision met"
+    assert _series(pattern(0.25)[:24]).stop(settings, paired=True) == "at the cap (24 samples)"
+    assert (_series(pattern(0.18)[:24] + [2.0, 0.5, 0.5]).stop(settings, paired=True)
+            == "at 27 samples, past the cap (24): out of reach again")
+    assert (_series(pattern(0.2)[:36]).stop(settings, paired=True)
+            == "at 36 samples, the most past the cap (24) for a figure within reach")
+    no_further = bench.Settings(samples=6, max_samples=24, beyond_cap=1.0)
+    assert _series(pattern(0.18)[:24]).stop(no_further, paired=True) == "at the cap (24 samples)"
+
+
 def test_the_machines_noise_is_told_only_from_enough_samples():
     """How much the veth pair varied next to a path is a figure like any other: from fewer
     samples than an interval needs it is absent, never a made-up ±0 %."""

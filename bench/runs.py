@@ -2,7 +2,7 @@
 """Wall time of the two runs people wait for, against their targets, and where it goes.
 
     python bench/runs.py [--repeat N]          the inner loop: pytest --topology=bridge -m "not bench"
-    python bench/runs.py --default             also the default run: pytest --topology=all (once)
+    python bench/runs.py --default [--keep DIR]  also the default run: pytest --topology=all (once)
     python bench/runs.py --conformance         also its conformance half alone: -m "not bench" (once)
 
 Each run is a real pytest process, timed from outside.  Printed per run:
@@ -10,8 +10,11 @@ the wall time (median of N for the inner loop), what pytest itself
 reported, the start-up before it (interpreter, imports, collection), and
 pytest's durations summed by phase (setup holds building labs and
 measuring matrices, teardown removing them) and by suite half
-(conformance, benchmarks).  Targets: inner loop under 2.5 s, default run
-under 8 minutes.
+(conformance, benchmarks); for the default run also what its benchmarks met
+and under what conditions (``compare.conditions``: a run slowed by a noisy
+spell of the machine shows as one), from the reports it writes (to DIR with
+``--keep``, else to a temporary directory, removed).  Targets: inner loop
+under 2.5 s, default run under 8 minutes.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from netconform.reporting.compare import conditions  # noqa: E402
 INNER = (["--topology=bridge", "-m", "not bench"], 2.5)
 DEFAULT = (["--topology=all"], 8 * 60.0)
 # The default run's conformance half (no target of its own: it shows what confirming verdicts costs).
@@ -72,6 +79,8 @@ def main() -> int:
     parser.add_argument("--default", action="store_true", help="also time the default run (minutes)")
     parser.add_argument("--conformance", action="store_true",
                         help="also time the default run's conformance half alone (-m 'not bench')")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the default run's reports in DIR (default: a temporary directory, removed)")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat: {args.repeat} is not allowed; allowed: 1 or more")
@@ -79,7 +88,13 @@ def main() -> int:
     if args.conformance:
         ok = report("conformance half", CONFORMANCE[0], CONFORMANCE[1], [timed(CONFORMANCE[0])]) and ok
     if args.default:
-        ok = report("default run", DEFAULT[0], DEFAULT[1], [timed(DEFAULT[0])]) and ok
+        with tempfile.TemporaryDirectory(prefix="netconform-runs-") as scratch:
+            reports = args.keep or Path(scratch)
+            run = [*DEFAULT[0], f"--report-dir={reports}"]
+            ok = report("default run", run, DEFAULT[1], [timed(run)]) and ok
+            found = reports / "compare.json"
+            print(f"  benchmarks: {conditions(json.loads(found.read_text()))}" if found.exists()
+                  else f"  benchmarks: no {found} was written")
     return 0 if ok else 1
 
 

@@ -101,6 +101,23 @@ def test_the_machines_noise_is_told_only_from_enough_samples():
     assert drift({"records": [record]})[-1].endswith("| fewer than 6 samples | fewer than 6 samples |")
 
 
+def test_a_runs_conditions_say_what_its_figures_met_how_noisy_the_machine_was_and_how_far_they_went():
+    """The line bench/runs.py and bench/variation.py print per run: a slow or imprecise run shows
+    whether the machine was noisy (the veth pair's variation next to a path, least-most) and
+    how many series went past the cap."""
+    from netconform.reporting.compare import conditions
+
+    def record(path: str, n: int, met: bool, references: list[float]) -> dict:
+        return {"metric": "tcp", "topology": "ovs", "path": path, "n": n, "same_path_as": None,
+                "precision": {"target": 0.05, "half_width": 0.04 if met else 0.06, "met": met},
+                "extra": {"reference_samples": references, "cap": 24, "stopped": ""}}
+    quiet, noisy = [10.0, 10.2, 9.8, 10.0, 10.1, 9.9], [10.0, 13.0, 7.0, 10.0, 12.0, 8.0]
+    data = {"records": [record("same-host", 6, True, quiet), record("cross-host", 30, False, noisy),
+                        {"metric": "udp", "topology": "ovs", "path": "same-host", "n": 6, "extra": {}}]}
+    assert conditions(data) == ("1 of 2 TCP figures within their precision target; the veth pair varied "
+                                "±1-30 % next to a path; 36 pairs taken, 1 series past the cap")
+
+
 def test_latency_is_percentiles_of_its_round_trips_without_a_ci():
     m = bench._latency("same-host", "a -> b", "tcp-rr", Percentiles(50.0, 80.0, 120.0, 4000, 20.0, 900.0),
                        2.1, 2.0)

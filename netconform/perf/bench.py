@@ -295,7 +295,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
              "cpu_receiver": [round(s.cpu_receiver, 1) for s in samples],
              "machine_cpu": [str(u) if u else "not metered (not this machine's kernel)" for u in taken.uses],
              "streams": streams, "cores": settings.pinned, "seconds_per_sample": taken.seconds,
-             "repeated": taken.repeated, "stopped": taken.stopped}
+             "repeated": taken.repeated, "stopped": taken.stopped, "cap": settings.max_samples}
     if rate:
         extra.update(rate=rate, lost_percent=[s.lost_percent for s in samples],
                      jitter_ms=[s.jitter_ms for s in samples])

@@ -302,8 +302,7 @@ def drift(data: dict) -> list[str]:
         paired = [r for r in data["records"] if r["metric"] == metric and r["extra"].get("reference_samples")]
         if paired:
             medians = [statistics.median(r["extra"]["reference_samples"]) for r in paired]
-            noise = sorted((found, f"{r['topology']} {r['path']}") for r in paired
-                           if (found := variation(r["extra"]["reference_samples"])) is not None)
+            noise = reference_noise(paired)
             ends = ([f"±{100 * v:.0f} % ({where})" for v, where in (noise[0], noise[-1])] if noise
                     else [f"fewer than {MIN_FOR_CI} samples"] * 2)
             lines.append(f"| {metric} | {len(medians)} | {_gbit(min(medians))} | {_gbit(max(medians))} | "
@@ -314,6 +313,30 @@ def drift(data: dict) -> list[str]:
              "| metric | paths | smallest median | largest median | largest / smallest | "
              "variation, least (next to) | variation, most (next to) |",
              "|---|---|---|---|---|---|---|", *lines] if lines else [])
+
+
+def reference_noise(records: list[dict]) -> list[tuple[float, str]]:
+    """How much the veth pair's samples varied next to each paired record's (``variation``), with
+    where, least first; records with too few samples for it are left out."""
+    return sorted((found, f"{r['topology']} {r['path']}") for r in records
+                  if (found := variation(r["extra"].get("reference_samples", []))) is not None)
+
+
+def conditions(data: dict) -> str:
+    """A run's benchmarks in one line: how many TCP figures met their precision, how much the veth
+    pair varied next to a path, least and most (the machine's noise: here ±2-9 % in a quiet hour,
+    up to ±14-27 % in a noisy spell of the host's other guests), and the pairs taken, with how
+    many series went past the cap; so that a slow or imprecise run says whether the machine
+    was the cause."""
+    paired = [r for r in data["records"] if r["metric"] == "tcp" and r["extra"].get("reference_samples")
+              and not r.get("same_path_as")]
+    met = sum(1 for r in paired if r.get("precision") and r["precision"]["met"])
+    noise = reference_noise(paired)
+    varied = (f"the veth pair varied ±{100 * noise[0][0]:.0f}-{100 * noise[-1][0]:.0f} % next to a path"
+              if noise else "the veth pair's variation not known (too few samples)")
+    past = sum(1 for r in paired if r["n"] > r["extra"].get("cap", r["n"]))
+    return (f"{met} of {len(paired)} TCP figures within their precision target; {varied}; "
+            f"{sum(r['n'] for r in paired)} pairs taken, {past} series past the cap")
 
 
 def variation(values: list[float]) -> float | None:

@@ -324,7 +324,7 @@ def reference_noise(records: list[dict]) -> list[tuple[float, str]]:
 
 def conditions(data: dict) -> str:
     """A run's benchmarks in one line: how many TCP figures met their precision, how much the veth
-    pair varied next to a path, least and most (the machine's noise: here ±2-9 % in a quiet hour,
+    pair varied next to a path, least and most (the machine's noise: here ±2-10 % in a quiet hour,
     up to ±14-27 % in a noisy spell of the host's other guests), and the pairs taken, with how
     many series went past the cap; so that a slow or imprecise run says whether the machine
     was the cause."""

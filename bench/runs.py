@@ -20,9 +20,9 @@ under 2.5 s, default run under 8 minutes.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
-import json
 import subprocess
 import sys
 import tempfile

@@ -10,7 +10,9 @@ the wall time (median of N for the inner loop), what pytest itself
 reported, the start-up before it (interpreter, imports, collection), and
 pytest's durations summed by phase (setup holds building labs and
 measuring matrices, teardown removing them) and by suite half
-(conformance, benchmarks); for the default run also what its benchmarks met
+(conformance, benchmarks), and for a run of several labs by lab (the
+slowest named, each with its two halves: building a lab falls in the setup
+of its first test, the benchmarks' in the default run); for the default run also what its benchmarks met
 and under what conditions (``compare.conditions``: a run slowed by a noisy
 spell of the machine shows as one), from the reports it writes (to DIR with
 ``--keep``, else to a temporary directory, removed).  Targets: inner loop
@@ -37,6 +39,8 @@ DEFAULT = (["--topology=all"], 8 * 60.0)
 # The default run's conformance half (no target of its own: it shows what confirming verdicts costs).
 CONFORMANCE = (["--topology=all", "-m", "not bench"], 8 * 60.0)
 DURATION = re.compile(r"^([0-9.]+)s (setup|call|teardown)\s+(\S+)", re.M)
+LAB = re.compile(r"\[([^\]@]+@[^\]]+)\]$")  # a test id's lab: suites/test_nat.py::test_nat_rules[vxlan@netns-docker]
+SLOWEST = 6  # labs named in the default run's breakdown
 
 
 def timed(args: list[str]) -> dict:
@@ -48,11 +52,27 @@ def timed(args: list[str]) -> dict:
     reported = re.search(r" in ([0-9.]+)s", done.stdout.splitlines()[-1] if done.stdout else "")
     phases = dict.fromkeys(("setup", "call", "teardown"), 0.0)
     halves = {"conformance": 0.0, "benchmarks": 0.0}
+    labs: dict[str, dict[str, float]] = {}
     for seconds, phase, test in DURATION.findall(done.stdout):
+        half = "benchmarks" if "test_bench.py" in test else "conformance"
         phases[phase] += float(seconds)
-        halves["benchmarks" if "test_bench.py" in test else "conformance"] += float(seconds)
+        halves[half] += float(seconds)
+        lab = LAB.search(test)
+        if lab:
+            labs.setdefault(lab.group(1), dict.fromkeys(halves, 0.0))[half] += float(seconds)
     return {"wall": wall, "pytest": float(reported.group(1)) if reported else None, "phases": phases,
-            "halves": halves, "rc": done.returncode, "tail": done.stdout.splitlines()[-1:]}
+            "halves": halves, "labs": labs, "rc": done.returncode, "tail": done.stdout.splitlines()[-1:]}
+
+
+def by_lab(labs: dict[str, dict[str, float]], shown: int = SLOWEST) -> str:
+    """The labs that took longest (conformance + benchmarks), each with its halves, and the rest summed."""
+    ordered = sorted(labs.items(), key=lambda item: -sum(item[1].values()))
+    named = [f"{lab} {sum(h.values()):.0f} s ({h['conformance']:.0f} + {h['benchmarks']:.0f})"
+             for lab, h in ordered[:shown]]
+    rest = ordered[shown:]
+    if rest:
+        named.append(f"{len(rest)} other{'s' * (len(rest) > 1)} {sum(sum(h.values()) for _, h in rest):.0f} s")
+    return "; ".join(named)
 
 
 def report(name: str, args: list[str], target: float, runs: list[dict]) -> bool:
@@ -67,6 +87,8 @@ def report(name: str, args: list[str], target: float, runs: list[dict]) -> bool:
         print(f"  start-up before pytest's clock {last['wall'] - last['pytest']:.2f} s, pytest {last['pytest']:.2f} s")
     print("  durations: " + ", ".join(f"{k} {v:.2f} s" for k, v in last["phases"].items())
           + "; " + ", ".join(f"{k} {v:.1f} s" for k, v in last["halves"].items()))
+    if len(last["labs"]) > 1:
+        print(f"  by lab (conformance + benchmarks): {by_lab(last['labs'])}")
     for r in runs:
         if r["rc"]:
             print(f"  a run failed (exit {r['rc']}): {' '.join(r['tail'])}")

@@ -14,7 +14,8 @@ measuring matrices, teardown removing them) and by suite half
 slowest named, each with its two halves: building a lab falls in the setup
 of its first test, the benchmarks' in the default run); for the default run also what its benchmarks met
 and under what conditions (``compare.conditions``: a run slowed by a noisy
-spell of the machine shows as one), from the reports it writes (to DIR with
+spell of the machine shows as one) and where their time went by metric
+(``compare.time_spent``), from the reports it writes (to DIR with
 ``--keep``, else to a temporary directory, removed).  Targets: inner loop
 under 2.5 s, default run under 8 minutes.
 """
@@ -33,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from netconform.reporting.compare import conditions  # noqa: E402
+from netconform.reporting.compare import conditions, time_spent  # noqa: E402
 INNER = (["--topology=bridge", "-m", "not bench"], 2.5)
 DEFAULT = (["--topology=all"], 8 * 60.0)
 # The default run's conformance half (no target of its own: it shows what confirming verdicts costs).
@@ -115,8 +116,12 @@ def main() -> int:
             run = [*DEFAULT[0], f"--report-dir={reports}"]
             ok = report("default run", run, DEFAULT[1], [timed(run)]) and ok
             found = reports / "compare.json"
-            print(f"  benchmarks: {conditions(json.loads(found.read_text()))}" if found.exists()
-                  else f"  benchmarks: no {found} was written")
+            if found.exists():
+                data = json.loads(found.read_text())
+                print(f"  benchmarks: {conditions(data)}")
+                print(f"  benchmarks' time: {time_spent(data)}")
+            else:
+                print(f"  benchmarks: no {found} was written")
     return 0 if ok else 1
 
 

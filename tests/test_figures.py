@@ -118,6 +118,22 @@ def test_a_runs_conditions_say_what_its_figures_met_how_noisy_the_machine_was_an
                                 "±1-30 % next to a path; 36 pairs taken, 1 series past the cap")
 
 
+def test_a_runs_benchmark_time_is_told_by_metric_and_sample_length_most_first():
+    """What bench/runs.py --default prints under its wall time: the 1 s samples of lossy paths apart
+    from the short ones, a referred record taking no time, an older document saying it has none."""
+    from netconform.reporting.compare import time_spent
+
+    def record(metric: str, wall: float, seconds: float | None = None, same: dict | None = None) -> dict:
+        return {"metric": metric, "wall_seconds": wall, "same_path_as": same,
+                "extra": {"seconds_per_sample": seconds} if seconds else {}}
+    data = {"records": [record("tcp", 10.0, 0.2), record("tcp", 30.4, 1.0), record("tcp", 12.0, 0.2),
+                        record("udp", 3.0, 0.25), record("icmp-rtt", 1.0), record("tcp", 0.0, None, {"lab": "a"})]}
+    assert time_spent(data) == ("56 s measuring: tcp (1 s samples) 30 s (1 path), tcp (0.2 s samples) 22 s "
+                                "(2 paths), udp 3 s (1 path), icmp-rtt 1 s (1 path)")
+    assert time_spent({"records": [{"metric": "tcp", "extra": {}}]}) == \
+        "the time each measurement took is not recorded"
+
+
 def test_latency_is_percentiles_of_its_round_trips_without_a_ci():
     m = bench._latency("same-host", "a -> b", "tcp-rr", Percentiles(50.0, 80.0, 120.0, 4000, 20.0, 900.0),
                        2.1, 2.0)

@@ -92,6 +92,7 @@ class Comparison:
                     {"target": m.precision, "half_width": m.precise, "met": m.met},
                     "cpu_bound": m.cpu_bound, "samples": list(m.samples), "extra": m.extra,
                     "versions": self.versions,
+                    "wall_seconds": round(m.wall_seconds, 3),
                     "harness_overhead_seconds": round(m.overhead_seconds, 3)}
 
         def origin(r: Record) -> dict | None:
@@ -337,6 +338,27 @@ def conditions(data: dict) -> str:
     past = sum(1 for r in paired if r["n"] > r["extra"].get("cap", r["n"]))
     return (f"{met} of {len(paired)} TCP figures within their precision target; {varied}; "
             f"{sum(r['n'] for r in paired)} pairs taken, {past} series past the cap")
+
+
+def time_spent(data: dict) -> str:
+    """Where a run's benchmark time went, in one line: its measurements' wall seconds by metric,
+    throughput by seconds a sample (the 1 s samples of lossy paths apart from the short ones),
+    most first, with the paths each took; so that a run over its target says what took the time.
+    Records referring to another lab's measurement took none; a document from before
+    ``wall_seconds`` was recorded says so."""
+    spent: dict[str, list[float]] = {}
+    for r in data["records"]:
+        if r.get("same_path_as") or r.get("wall_seconds") is None:
+            continue
+        seconds = r["extra"].get("seconds_per_sample")
+        kind = f"{r['metric']} ({seconds:g} s samples)" if seconds and r["metric"].startswith("tcp") else r["metric"]
+        spent.setdefault(kind, []).append(r["wall_seconds"])
+    if not spent:
+        return "the time each measurement took is not recorded"
+    ordered = sorted(spent.items(), key=lambda item: -sum(item[1]))
+    return (f"{sum(map(sum, spent.values())):.0f} s measuring: "
+            + ", ".join(f"{kind} {sum(walls):.0f} s ({len(walls)} path{'s' * (len(walls) > 1)})"
+                        for kind, walls in ordered))
 
 
 def variation(values: list[float]) -> float | None:

@@ -5,9 +5,9 @@
 
 For each measurement on each path of the lab: the wall time of the whole
 measurement (server start, retries, nsenter or docker exec, JSON parsing)
-against the time the tool itself ran (each iperf3 sample's own run, the
-ping train, the prober's rr series), and the difference.  TCP is paired with a raw
-veth pair as in the suite, so its wall time holds both.
+against the time the tools themselves ran (every iperf3 client's run: the
+warm-ups, the raw veth pair's samples TCP is paired with as in the suite, and
+samples taken again; the ping train, the prober's rr series), and the difference.
 """
 
 from __future__ import annotations

@@ -162,6 +162,26 @@ def test_a_failed_series_is_recorded_with_its_error_not_dropped():
                                                "Connection reset by peer")
 
 
+def test_the_tools_time_is_every_iperf3_run_so_the_overhead_is_only_the_harness(monkeypatch):
+    """A paired series' warm-ups and reference samples are the tool's run too: counted as the
+    harness's overhead, they made half of every TCP measurement look like waste."""
+    from contextlib import nullcontext
+
+    runs = []
+
+    def run(source, address, **_):
+        runs.append(address)
+        return bench.iperf.Sample(10e9 if address == "path" else 20e9, 0.0, 0.0, 0, None, None, "", 0.25)
+    monkeypatch.setattr(bench.iperf, "run", run)
+    monkeypatch.setattr(bench.iperf, "server", lambda *_: nullcontext())
+    node = type("Node", (), {"name": "n"})()
+    settings = bench.Settings(samples=6, max_samples=6, machine_cpu=False)
+    tcp, = bench.throughput("same-host", bench.Ends(node, node, "path"), settings, udp=False,
+                            reference=bench.Ends(node, node, "veth"))
+    assert len(runs) == 2 + 6 * 2  # two warm-ups, six pairs of one path and one veth sample
+    assert tcp.tool_seconds == pytest.approx(0.25 * len(runs)) and tcp.ratio.median == pytest.approx(0.5)
+
+
 def test_the_report_says_how_many_samples_were_taken_again_and_why():
     from netconform.reporting.compare import repeated
     record = {"extra": {"repeated": ["stress (pid 9) used a core meanwhile"] * 2}}

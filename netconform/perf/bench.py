@@ -96,7 +96,7 @@ class Measurement:
     extra: dict = field(default_factory=dict)
     raw: tuple[str, ...] = ()
     wall_seconds: float = 0.0  # the whole measurement, harness included
-    tool_seconds: float = 0.0  # what the tool itself ran for
+    tool_seconds: float = 0.0  # what the tools themselves ran for (every iperf3 client, ``_Series.tool_seconds``)
     error: str | None = None  # why it could not be measured
     ratio: Summary | None = None  # per-pair ratios to the reference, where paired
     precision: float | None = None  # the target the samples were taken to
@@ -132,6 +132,7 @@ class _Series:
     seconds: float = 0.0  # of traffic per sample of the path (``_size``)
     reference_seconds: float | None = None  # per sample of the reference, where paired
     stopped: str = ""  # why no more samples were taken
+    tool_seconds: float = 0.0  # every iperf3 client's run: warm-ups, the reference's samples, those taken again
 
     def stop(self, settings: Settings, paired: bool) -> str | None:
         """Why to take no more samples (the precision met, the cap reached), or None.  A series
@@ -190,19 +191,19 @@ def _take(ends: Ends, settings: Settings, size: int, streams: int, udp_rate: int
     return sample, (meter.use if settings.machine_cpu else None)
 
 
-def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> tuple[int, float]:
+def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> tuple[int, float, float]:
     """Bytes for ``settings.seconds`` of traffic, from a warm-up test that is not counted (it also
     settles neighbours, conntrack and learning bridges), for UDP at the offered rate, which the
     sender may not reach (iperf3 sends UDP from one thread: 0.5-1 Gbit/s here); and those seconds.
     Where the warm-up's TCP retransmitted, ``lossy_seconds``: a retransmission timeout (200 ms
     at least on Linux) halved a 0.2 s sample on the userspace datapaths here (ovs cross-host:
     0.19 or 0.38 Gbit/s, nothing between), where in 1 s samples it costs a fifth, so the samples
-    describe the path rather than whether a timeout fell into them."""
+    describe the path rather than whether a timeout fell into them.  Also how long the warm-up ran."""
     size = UDP_WARM_UP_BYTES if udp_rate else WARM_UP_BYTES
     warm = iperf.run(ends.source, ends.address, size=size, streams=streams, udp_rate=udp_rate,
                      port=ends.port, cores=settings.cores)
     seconds = max(settings.seconds, settings.lossy_seconds) if warm.retransmits else settings.seconds
-    return max(int(warm.bits_per_second * seconds / 8), 1_000_000), seconds
+    return max(int(warm.bits_per_second * seconds / 8), 1_000_000), seconds, warm.seconds
 
 
 WARM_UP_BYTES = 20_000_000
@@ -225,9 +226,10 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
             servers.enter_context(iperf.server(end.target, end.server_port,
                                                settings.cores[1] if settings.cores else None))
         sized = [_size(end, settings, streams, udp_rate) for end in both]
-        sizes = [size for size, _ in sized]
+        sizes = [size for size, _, _ in sized]
         found.seconds = sized[0][1]
         found.reference_seconds = sized[1][1] if reference else None
+        found.tool_seconds = sum(warm for _, _, warm in sized)
         ends_of_pair = [(ends, sizes[0])]
         if reference:
             ends_of_pair += [(reference, sizes[1])] * references_per_pair(found.seconds, found.reference_seconds)
@@ -242,6 +244,7 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
                     why = f"iperf3's errors: {settings.repeats} repeats spent"
                     break
                 continue
+            found.tool_seconds += sum(sample.seconds for sample, _ in taken)
             intruders = [u.competitor[0] for _, u in taken if u and u.competitor[1] >= INTRUSION]
             if intruders and len(found.repeated) < settings.repeats:
                 found.repeated.append(f"{intruders[0]} used a core meanwhile")
@@ -307,7 +310,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
         extra["references_per_pair"] = len(taken.references[0])
     bound = any(s.cpu_bound for s in samples) or any(u and u.bound for u in taken.uses)
     return Measurement(kind, route, metric, "bit/s", summarise(values), tuple(values), bound, extra,
-                       tuple(s.raw for s in samples), wall, sum(s.seconds for s in samples),
+                       tuple(s.raw for s in samples), wall, taken.tool_seconds,
                        ratio=ratios(taken.pairs()) if taken.references else None,
                        precision=settings.precision)
 

@@ -12,7 +12,8 @@ writing its own compare.json) and prints:
   pair) in each run, and whether the order is the same in all runs wherever
   a run's report calls two schemes different (``differences``);
 - each run's wall time against the 8-minute target of the default run, with
-  what its figures met and under what conditions (``compare.conditions``);
+  what its figures met and under what conditions (``compare.conditions``)
+  and where its time went (``compare.time_spent``);
 - how much the ratios vary from run to run beyond their own intervals
   (pooled, and the 90th percentile of the figures'), against the figure the
   reports' differences allow for (``compare.RUN_TO_RUN``; two runs or more).
@@ -34,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from netconform.reporting.compare import RUN_TO_RUN, conditions  # noqa: E402
+from netconform.reporting.compare import RUN_TO_RUN, conditions, time_spent  # noqa: E402
 PRECISION, WALL = 0.05, 8 * 60.0
 
 
@@ -102,7 +103,7 @@ def main() -> int:
             data, wall = run_once((args.keep or Path(scratch)) / f"run-{i + 1}", args.topology, args.pytest_args)
             runs.append((data, wall))
             print(f"run {i + 1}: {wall:.0f} s ({'under' if wall < WALL else 'OVER'} {WALL / 60:.0f} min); "
-                  f"{conditions(data)}", flush=True)
+                  f"{conditions(data)}\n       {time_spent(data)}", flush=True)
     ok = all(wall < WALL for _, wall in runs)
     print(f"\nTCP figures: 95 % interval half-width (target {PRECISION:.0%}), per run")
     rows: dict[str, list[str]] = {}

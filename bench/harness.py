@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from netconform.lab import Lab
 from netconform.perf.baseline import veth_pair
-from netconform.perf.bench import Ends, Settings, path_round_trips, path_throughput
+from netconform.perf.bench import Ends, Settings, path_round_trips, path_throughput, udp_ceiling
 from netconform.perf.cpu import measurement_core
 from netconform.perf.paths import bench_paths
 from netconform.topology import load, resolve
@@ -32,6 +33,7 @@ def main() -> int:
     core = measurement_core()
     settings = Settings(samples=args.samples, seconds=args.seconds, cores=None if core is None else (core, core))
     with Lab(load(resolve(args.topology)[0])) as lab, veth_pair() as (a, b):
+        settings = replace(settings, udp_ceiling=udp_ceiling(Ends(a, b, b.address), settings))
         print(f"{'path':<18} {'metric':<13} {'wall s':>7} {'tool s':>7} {'overhead s':>11} {'share':>6}")
         for path in bench_paths(lab):
             found = path_throughput(lab, path, settings, Ends(a, b, b.address)) + path_round_trips(lab, path)

@@ -182,6 +182,39 @@ def test_the_tools_time_is_every_iperf3_run_so_the_overhead_is_only_the_harness(
     assert tcp.tool_seconds == pytest.approx(0.25 * len(runs)) and tcp.ratio.median == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("ceiling, offered", [(None, 5e9), (1e9, 0.5e9), (20e9, 5e9)])
+def test_udp_is_offered_at_half_the_paths_tcp_or_of_the_udp_ceiling_the_lesser(monkeypatch, ceiling, offered):
+    """Offered half a fast path's TCP rate, iperf3's UDP overran its own receiver on the shared
+    core (the raw veth pair lost 22-31 %), and every fast path's loss was the tool's."""
+    from contextlib import nullcontext
+
+    rates = []
+
+    def run(source, address, udp_rate=None, **_):
+        rates.append(udp_rate)
+        return bench.iperf.Sample(10e9, 0.0, 0.0, None if udp_rate else 0, 0.0 if udp_rate else None,
+                                  0.01 if udp_rate else None, "", 0.1)
+    monkeypatch.setattr(bench.iperf, "run", run)
+    monkeypatch.setattr(bench.iperf, "server", lambda *_: nullcontext())
+    node = type("Node", (), {"name": "n"})()
+    settings = bench.Settings(samples=6, max_samples=6, machine_cpu=False, udp_ceiling=ceiling)
+    tcp, udp = bench.throughput("same-host", bench.Ends(node, node, "path"), settings)
+    assert udp.extra["rate"] == offered and set(rates[-6:]) == {offered} and udp.extra["udp_ceiling"] == ceiling
+
+
+def test_compare_md_gives_udps_loss_and_jitter_with_the_rate_offered():
+    from netconform.reporting.compare import udp_lines
+    record = {"topology": "ovs", "scheme": "ovs-gre", "path": "cross-host", "route": "c1 -> c2", "metric": "udp",
+              "n": 3, "median": 0.17e9, "error": None, "same_path_as": None,
+              "extra": {"rate": 0.18e9, "udp_ceiling": 0.76e9, "lost_percent": [0.0, 2.5, 0.5],
+                        "jitter_ms": [0.01, 0.02, 0.3]}}
+    lines = udp_lines({"baseline": [], "records": [record]})
+    assert "the run's UDP ceiling, the lesser (0.76 Gbit/s" in lines[1]
+    assert lines[-1] == "| ovs | ovs-gre | cross-host | c1 -> c2 | 3 | 0.18 Gbit/s | 0.17 Gbit/s | 0.50 (2.50) | 0.020 (0.300) |"
+    record["extra"]["udp_ceiling"] = None
+    assert "no UDP ceiling was measured" in udp_lines({"baseline": [], "records": [record]})[1]
+
+
 def test_the_report_says_how_many_samples_were_taken_again_and_why():
     from netconform.reporting.compare import repeated
     record = {"extra": {"repeated": ["stress (pid 9) used a core meanwhile"] * 2}}

@@ -56,6 +56,10 @@ def test_compare_json_has_every_path_with_its_figures(bench_run):
     # Nothing iperf3 cannot have meant: no negative rate, loss within 0-100 %.
     assert all(r["median"] >= 0 and r["min"] >= 0 for r in every)
     assert all(0 <= lost <= 100 for r in udp for lost in r["extra"]["lost_percent"])
+    # UDP offered at half the path's TCP or of the UDP ceiling (the veth pair's), the lesser.
+    ceiling, = {r["extra"]["udp_ceiling"] for r in udp}
+    tcp = {(r["lab"], r["path"]): r["median"] for r in every if r["metric"] == "tcp"}
+    assert ceiling and all(r["extra"]["rate"] == int(min(tcp[r["lab"], r["path"]], ceiling) * 0.5) for r in udp)
     assert all(r["extra"]["round_trips"] == r["n"] > 1 for r in every if r["unit"] == "us")
     assert (bench_run / "throughput.svg").read_text().startswith("<svg")
 

@@ -15,8 +15,9 @@ within ``precision`` of it, or ``max_samples`` (half as many again where that wo
 meet it).  A sample during which a
 process outside the measurement used a core is flagged and taken again;
 one iperf3 cannot have meant is the tool's error and taken again.  UDP is
-offered at a share of the path's own TCP rate, so that its loss describes
-the path rather than the sender.
+offered at a share of the path's own TCP rate, or of what iperf3's UDP gets
+through the raw veth pair where that is less (``udp_ceiling``), so that its
+loss describes the path rather than the sender or the receiver.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Settings:
     lossy_seconds: float = 1.0  # per sample where the warm-up retransmitted (``_size``)
     precision: float = 0.05  # target: the 95 % interval's half-width, as a fraction of the median
     streams: int = 1  # above 1, also tcp-parallel with this many streams (client and server on separate cores)
-    udp_share: float = 0.5  # UDP is offered at this share of the path's TCP median
+    udp_share: float = 0.5  # UDP is offered at this share of the path's TCP median or the UDP ceiling, the lesser
+    udp_ceiling: float | None = None  # bit/s iperf3's UDP gets through the raw veth pair here (``udp_ceiling``)
     cores: tuple[int, int] | None = None  # client, server (iperf3 -A); None: not pinned
     lab_off: bool = False  # the lab's own processes kept off ``cores`` meanwhile (``path_throughput``)
     machine_cpu: bool = True  # meter this machine's CPU (the nodes run on its kernel)
@@ -194,12 +196,13 @@ def _take(ends: Ends, settings: Settings, size: int, streams: int, udp_rate: int
 def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) -> tuple[int, float, float]:
     """Bytes for ``settings.seconds`` of traffic, from a warm-up test that is not counted (it also
     settles neighbours, conntrack and learning bridges), for UDP at the offered rate, which the
-    sender may not reach (iperf3 sends UDP from one thread: 0.5-1 Gbit/s here); and those seconds.
+    sender may not reach (iperf3 sends UDP from one thread: 0.5-1 Gbit/s here), for
+    ``UDP_WARM_UP_SECONDS`` at most; and those seconds.
     Where the warm-up's TCP retransmitted, ``lossy_seconds``: a retransmission timeout (200 ms
     at least on Linux) halved a 0.2 s sample on the userspace datapaths here (ovs cross-host:
     0.19 or 0.38 Gbit/s, nothing between), where in 1 s samples it costs a fifth, so the samples
     describe the path rather than whether a timeout fell into them.  Also how long the warm-up ran."""
-    size = UDP_WARM_UP_BYTES if udp_rate else WARM_UP_BYTES
+    size = min(UDP_WARM_UP_BYTES, int(udp_rate * UDP_WARM_UP_SECONDS / 8)) if udp_rate else WARM_UP_BYTES
     warm = iperf.run(ends.source, ends.address, size=size, streams=streams, udp_rate=udp_rate,
                      port=ends.port, cores=settings.cores)
     seconds = max(settings.seconds, settings.lossy_seconds) if warm.retransmits else settings.seconds
@@ -207,8 +210,11 @@ def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) ->
 
 
 WARM_UP_BYTES = 20_000_000
-UDP_WARM_UP_BYTES = 16_000_000  # a quarter of a second at what iperf3's UDP sender reaches here
+UDP_WARM_UP_BYTES = 16_000_000  # a quarter of a second at what iperf3's UDP sender reaches here, at most
+UDP_WARM_UP_SECONDS = 0.1  # at the offered rate, where that is less
+UDP_SECONDS = 0.1  # of traffic per UDP sample: paced below the path's rate, about two thousand datagrams
 UDP_SAMPLES = (3, 6)  # at least, at most: loss and jitter are the figures, goodput is bounded by the rate
+UDP_UNLIMITED = 100_000_000_000  # bit/s offered: as fast as iperf3's UDP sender goes (``udp_ceiling``)
 INTRUSION = 25.0  # percent of a core used by a process outside the measurement: the sample is flagged
 
 
@@ -262,8 +268,8 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
 def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
                reference: Ends | None = None) -> list[Measurement]:
     """TCP with one stream (and with ``settings.streams`` parallel streams where more than one),
-    paired with ``reference`` where given; UDP at ``udp_share`` of the TCP median (left out where
-    only TCP is forwarded, as behind ``-p``)."""
+    paired with ``reference`` where given; UDP at ``udp_share`` of the TCP median or of
+    ``udp_ceiling``, the lesser (left out where only TCP is forwarded, as behind ``-p``)."""
     found = []
     runs = ([("tcp", 1)] + ([("tcp-parallel", settings.streams)] if settings.streams > 1 else [])
             + ([("udp", 1)] if udp else []))
@@ -276,10 +282,10 @@ def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
                 found.append(Measurement(kind, ends.route, metric, "bit/s", None, (),
                                          error="no TCP figure to set the UDP rate from", wall_seconds=0.0))
                 continue
-            rate = int(tcp.summary.median * settings.udp_share)
+            rate = int(min(tcp.summary.median, settings.udp_ceiling or math.inf) * settings.udp_share)
         chosen = settings.split if streams > 1 else settings
         if rate:
-            chosen = replace(settings, samples=UDP_SAMPLES[0], max_samples=UDP_SAMPLES[1], beyond_cap=1.0)
+            chosen = _udp(settings)
         try:
             taken = series(ends, chosen, streams, rate, None if rate else reference)
         except (CommandError, iperf.ToolError) as err:
@@ -288,6 +294,29 @@ def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
         found.append(_figures(kind, ends.route, metric, streams, rate, taken, chosen,
                               time.monotonic() - start))
     return found
+
+
+def _udp(settings: Settings) -> Settings:
+    """The settings of a UDP series: ``UDP_SAMPLES``, of ``UDP_SECONDS`` each, no room past the cap."""
+    return replace(settings, samples=UDP_SAMPLES[0], max_samples=UDP_SAMPLES[1], beyond_cap=1.0, seconds=UDP_SECONDS)
+
+
+def udp_ceiling(ends: Ends, settings: Settings) -> float | None:
+    """The UDP goodput iperf3 gets through ``ends`` (the raw veth pair) offered as fast as it
+    sends: the median of ``UDP_SAMPLES[0]`` samples; None where it could not be measured.
+
+    iperf3 sends UDP from one thread and, pinned as a measurement is, shares its core with the
+    receiver, which cannot keep up: on the veth pair here 0.5 Gbit/s got through offered 8
+    (37-40 % lost in the receiver's socket), 0.87 offered 1 (5-8 % lost), and nothing was lost
+    offered 0.6 or less, where TCP carries 16.  Offered half the path's TCP rate (8 Gbit/s on
+    every path of a bridge), every fast path lost 10-28 %: the tool's loss, not the path's.
+    Offered ``udp_share`` of this ceiling at most, a path loses only what the path drops."""
+    chosen = replace(_udp(settings), max_samples=UDP_SAMPLES[0])
+    try:
+        taken = series(ends, chosen, udp_rate=UDP_UNLIMITED)
+    except (CommandError, iperf.ToolError):
+        return None
+    return summarise([s.bits_per_second for s in taken.samples]).median
 
 
 def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None, taken: _Series,
@@ -300,7 +329,7 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
              "streams": streams, "cores": settings.pinned, "seconds_per_sample": taken.seconds,
              "repeated": taken.repeated, "stopped": taken.stopped, "cap": settings.max_samples}
     if rate:
-        extra.update(rate=rate, lost_percent=[s.lost_percent for s in samples],
+        extra.update(rate=rate, udp_ceiling=settings.udp_ceiling, lost_percent=[s.lost_percent for s in samples],
                      jitter_ms=[s.jitter_ms for s in samples])
     else:
         extra["retransmits"] = [s.retransmits for s in samples]

@@ -63,10 +63,12 @@ class Record:
 
 @dataclass(frozen=True)
 class Baseline:
-    """One measurement of the raw veth pair, ``at`` seconds into the run."""
+    """One measurement of the raw veth pair, ``at`` seconds into the run, with the UDP goodput
+    iperf3 got through it offered as fast as it sends (``bench.udp_ceiling``; None if it failed)."""
 
     at: float
     measurements: tuple[Measurement, ...]
+    udp_ceiling: float | None = None
 
 
 @dataclass
@@ -246,6 +248,7 @@ def markdown(data: dict) -> str:
         ci = f"{_gbit(r['ci95'][0])}–{_gbit(r['ci95'][1])}" if r["ci95"] else "—"
         rows.append(f"{where} {r['n']} | {_gbit(r['median'])} | {_gbit(r['min'])}–{_gbit(r['max'])} | "
                     f"{ci} | {_precision(r)} | {_ratio(r)} | {'yes' if r['cpu_bound'] else 'no'} | {r['mtu'] or ''} |")
+    rows += udp_lines(data)
     rows += ["", "Latency (microseconds, round trip): percentiles of one series of n round trips "
                  "(no confidence interval and no ratio: one series, not repeated samples or pairs).", "",
              "| topology | scheme | path | route | metric | n | min | p50 | p90 | p99 | max |",
@@ -261,6 +264,30 @@ def markdown(data: dict) -> str:
         rows.append(f"{where} {r['n']} | {r['min']:.1f} | {e['p50']:.1f} | {e['p90']:.1f} | "
                     f"{e['p99']:.1f} | {r['max']:.1f} |")
     return "\n".join(rows + precision_line(data) + repeated(data) + difference_lines(data) + drift(data)) + "\n"
+
+
+def udp_lines(data: dict) -> list[str]:
+    """UDP's own figures, loss and jitter as the receiver measured them (median of the samples,
+    and the most), with the rate each path was offered: the goodput alone, in the throughput
+    table, cannot say whether a path drops datagrams."""
+    measured = [r for r in _rows(data) if r["metric"] == "udp" and not r.get("error") and not r.get("same_path_as")]
+    if not measured:
+        return []
+    ceilings = {r["extra"].get("udp_ceiling") for r in measured} - {None}
+    offered = (f"half the path's TCP median or of the run's UDP ceiling, the lesser ("
+               f"{', '.join(_gbit(c) for c in sorted(ceilings))}: what iperf3's UDP got through the raw veth pair "
+               "offered as fast as it sends), so that what is lost is the path's, not the tool's" if ceilings else
+               "half the path's TCP median (no UDP ceiling was measured: where that is more than iperf3's UDP "
+               "carries, the loss is the tool's)")
+    rows = ["", f"UDP: offered at {offered}; loss and jitter as the receiver measured them, the median "
+                "of the samples (the most).", "",
+            "| topology | scheme | path | route | n | offered | goodput | loss % | jitter ms |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in measured:
+        e = r["extra"]
+        rows.append(f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['n']} | {_gbit(e['rate'])} | "
+                    f"{_gbit(r['median'])} | {statistics.median(e['lost_percent']):.2f} ({max(e['lost_percent']):.2f}) | "
+                    f"{statistics.median(e['jitter_ms']):.3f} ({max(e['jitter_ms']):.3f}) |")
+    return rows
 
 
 def precision_line(data: dict) -> list[str]:

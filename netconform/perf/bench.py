@@ -210,9 +210,9 @@ def _size(ends: Ends, settings: Settings, streams: int, udp_rate: int | None) ->
 
 
 WARM_UP_BYTES = 20_000_000
-UDP_WARM_UP_BYTES = 16_000_000  # a quarter of a second at what iperf3's UDP sender reaches here, at most
+UDP_WARM_UP_BYTES = 16_000_000  # at most: a quarter of a second of iperf3's UDP sender here, offered without a limit
 UDP_WARM_UP_SECONDS = 0.1  # at the offered rate, where that is less
-UDP_SECONDS = 0.1  # of traffic per UDP sample: paced below the path's rate, about two thousand datagrams
+UDP_SECONDS = 0.1  # of traffic per UDP sample, paced below the path's rate: 900-2,900 datagrams here
 UDP_SAMPLES = (3, 6)  # at least, at most: loss and jitter are the figures, goodput is bounded by the rate
 UDP_UNLIMITED = 100_000_000_000  # bit/s offered: as fast as iperf3's UDP sender goes (``udp_ceiling``)
 INTRUSION = 25.0  # percent of a core used by a process outside the measurement: the sample is flagged

@@ -205,7 +205,7 @@ def test_udp_is_offered_at_half_the_paths_tcp_or_of_the_udp_ceiling_the_lesser(m
 def test_compare_md_gives_udps_loss_and_jitter_with_the_rate_offered():
     from netconform.reporting.compare import udp_lines
     record = {"topology": "ovs", "scheme": "ovs-gre", "path": "cross-host", "route": "c1 -> c2", "metric": "udp",
-              "n": 3, "median": 0.17e9, "error": None, "same_path_as": None,
+              "runtime": "docker", "n": 3, "median": 0.17e9, "error": None, "same_path_as": None,
               "extra": {"rate": 0.18e9, "udp_ceiling": 0.76e9, "lost_percent": [0.0, 2.5, 0.5],
                         "jitter_ms": [0.01, 0.02, 0.3]}}
     lines = udp_lines({"baseline": [], "records": [record]})
@@ -222,6 +222,22 @@ def test_the_report_says_how_many_samples_were_taken_again_and_why():
     assert repeated({"records": [record, clean], "baseline": [clean]}) == \
         ["", "Samples taken again: 2 (stress (pid 9) used a core meanwhile (2x))."]
     assert "No sample was taken again" in repeated({"records": [clean], "baseline": []})[1]
+
+
+def test_two_releases_of_one_engine_are_told_apart_in_tables_and_differences():
+    """The engines matrix's benchmarks put Docker 26.1 and 28.5 (and Podman's) in one compare.md:
+    named by topology and runtime alone, its rows and differences ("vxlan (podman, c1 -> c3) and
+    vxlan (podman, c1 -> c3)") could not say which engine was which."""
+    from netconform.reporting.compare import markdown
+    records = [{**_cross("vxlan", ratio, ratio * 0.98, ratio * 1.02), "lab": f"vxlan@netns-{engine}",
+                "provider": "netns", "runtime": engine.split("-")[0], "scheme": "vxlan", "unit": "bit/s", "n": 6, "median": ratio * 16e9,
+                "min": ratio * 15e9, "max": ratio * 17e9, "ci95": None, "precision": None, "cpu_bound": False,
+                "mtu": 1450, "error": None, "extra": {}}
+               for engine, ratio in (("docker-26.1", 0.70), ("docker-28.5", 0.50))]
+    text = markdown({"versions": {}, "baseline": [], "records": records, "differences": differences(records)})
+    assert "| vxlan (docker-26.1) | vxlan | cross-host |" in text
+    assert "| vxlan (docker-28.5) | vxlan | cross-host |" in text
+    assert "vxlan (docker-28.5, c1 -> c3) is 29 % " in text and "slower than vxlan (docker-26.1, c1 -> c3)" in text
 
 
 def _cross(topology: str, ratio: float, low: float, high: float) -> dict:

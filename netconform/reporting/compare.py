@@ -201,8 +201,24 @@ def _log_half(r: dict) -> float:
     return max(math.log(m / low) if low > 0 else math.inf, math.log(high / m))
 
 
+def _engine(r: dict) -> str:
+    """The engine a record's lab ran: its id after the provider ("vxlan@netns-podman-5.8" ->
+    "podman-5.8"), so that two releases of one runtime are told apart; the runtime where the id
+    has no such part (a baseline, an older document)."""
+    lab, provider = r.get("lab", ""), r.get("provider", "")
+    engine = lab.split("@", 1)[1] if "@" in lab else ""
+    return engine.removeprefix(f"{provider}-") if engine else r["runtime"]
+
+
 def _label(r: dict) -> str:
-    return f"{r['topology']} ({r['runtime']}, {r['route']})"
+    return f"{r['topology']} ({_engine(r)}, {r['route']})"
+
+
+def _topology(data: dict):
+    """How a table names a record's lab: its topology, with its engine where the document holds
+    more than one (the engines matrix's benchmarks: "bridge (docker-26.1)")."""
+    several = len({_engine(r) for r in data["records"]}) > 1
+    return lambda r: f"{r['topology']} ({_engine(r)})" if several and r["topology"] != "baseline" else r["topology"]
 
 
 def difference_lines(data: dict) -> list[str]:
@@ -226,6 +242,7 @@ def difference_lines(data: dict) -> list[str]:
 
 
 def markdown(data: dict) -> str:
+    named = _topology(data)
     rows = ["# Comparison across schemes", "",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(data["versions"].items())), "",
             "Throughput: median of n samples (each one short iperf3 test, client and server pinned "
@@ -241,7 +258,7 @@ def markdown(data: dict) -> str:
     for r in _rows(data):
         if r["unit"] != "bit/s":
             continue
-        where = f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
+        where = f"| {named(r)} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
         if r.get("error") or r.get("same_path_as"):
             rows.append(f"{where} {_absent(r)} ||||||||")
             continue
@@ -256,7 +273,7 @@ def markdown(data: dict) -> str:
     for r in _rows(data):
         if r["unit"] == "bit/s":
             continue
-        where = f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
+        where = f"| {named(r)} | {r['scheme']} | {r['path']} | {r['route']} | {r['metric']} |"
         if r.get("error") or r.get("same_path_as"):
             rows.append(f"{where} {_absent(r)} ||||||")
             continue
@@ -273,6 +290,7 @@ def udp_lines(data: dict) -> list[str]:
     measured = [r for r in _rows(data) if r["metric"] == "udp" and not r.get("error") and not r.get("same_path_as")]
     if not measured:
         return []
+    named = _topology(data)
     ceilings = {r["extra"].get("udp_ceiling") for r in measured} - {None}
     offered = (f"half the path's TCP median or of the run's UDP ceiling, the lesser ("
                f"{', '.join(_gbit(c) for c in sorted(ceilings))}: what iperf3's UDP got through the raw veth pair "
@@ -281,10 +299,11 @@ def udp_lines(data: dict) -> list[str]:
                "carries, the loss is the tool's)")
     rows = ["", f"UDP: offered at {offered}; loss and jitter as the receiver measured them, the median "
                 "of the samples (the most).", "",
-            "| topology | scheme | path | route | n | offered | goodput | loss % | jitter ms |", "|---|---|---|---|---|---|---|---|---|"]
+            "| topology | scheme | path | route | n | offered | goodput | loss % | jitter ms |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in measured:
         e = r["extra"]
-        rows.append(f"| {r['topology']} | {r['scheme']} | {r['path']} | {r['route']} | {r['n']} | {_gbit(e['rate'])} | "
+        rows.append(f"| {named(r)} | {r['scheme']} | {r['path']} | {r['route']} | {r['n']} | {_gbit(e['rate'])} | "
                     f"{_gbit(r['median'])} | {statistics.median(e['lost_percent']):.2f} ({max(e['lost_percent']):.2f}) | "
                     f"{statistics.median(e['jitter_ms']):.3f} ({max(e['jitter_ms']):.3f}) |")
     return rows

@@ -33,10 +33,11 @@ def main() -> int:
     core = measurement_core()
     settings = Settings(samples=args.samples, seconds=args.seconds, cores=None if core is None else (core, core))
     with Lab(load(resolve(args.topology)[0])) as lab, veth_pair() as (a, b):
-        settings = replace(settings, udp_ceiling=udp_ceiling(Ends(a, b, b.address), settings))
+        reference = Ends(a, b, b.address)
+        settings = replace(settings, udp_ceiling=udp_ceiling(reference, settings))
         print(f"{'path':<18} {'metric':<13} {'wall s':>7} {'tool s':>7} {'overhead s':>11} {'share':>6}")
         for path in bench_paths(lab):
-            found = path_throughput(lab, path, settings, Ends(a, b, b.address)) + path_round_trips(lab, path)
+            found = path_throughput(lab, path, settings, reference) + path_round_trips(lab, path)
             for m in found:
                 share = m.overhead_seconds / m.wall_seconds if m.wall_seconds else 0.0
                 print(f"{m.path:<18} {m.metric:<13} {m.wall_seconds:>7.2f} {m.tool_seconds:>7.2f} "

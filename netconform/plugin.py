@@ -103,6 +103,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "the fewest with a 95%% interval of the median)")
     group.addoption("--bench-max-samples", type=int, default=24, metavar="N",
                     help="samples at most, where --bench-precision is not met before (default: %(default)s)")
+    group.addoption("--bench-reserve", type=float, default=30.0, metavar="S",
+                    help="seconds the whole run may spend past the cap (and half as many again) on TCP "
+                         "figures that would meet --bench-precision at what their pairs cost so far, "
+                         "first come first served (default: %(default)g; 0: none)")
     group.addoption("--bench-seconds", type=float, default=0.2, metavar="S",
                     help="seconds of traffic per sample, sized in bytes from a warm-up test (default: 0.2)")
     group.addoption("--bench-precision", type=float, default=0.05, metavar="F",
@@ -143,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEPT] = []
     config.stash[_STARTED] = time.monotonic()
     for option, low, allowed in (("bench_samples", 1, "1 or more"), ("bench_max_samples", 1, "1 or more"),
-                                 ("bench_seconds", 0.05, "0.05 or more"),
+                                 ("bench_seconds", 0.05, "0.05 or more"), ("bench_reserve", 0, "0 or more"),
                                  ("bench_streams", 1, "1 or more"),
                                  ("bench_precision", 0.001, "0.001 or more")):
         if getattr(config.option, option) < low:

@@ -75,7 +75,7 @@ def _versions(lab, comparison):
         comparison.versions.setdefault("openvswitch", out.split()[-1] if out else "?")
 
 
-def test_throughput(request, lab, reference, path_settings, comparison):
+def test_throughput(request, lab, reference, path_settings, bench_reserve, comparison):
     """TCP one stream and parallel streams, each paired with the raw veth pair; UDP at half the
     path's TCP rate or of the UDP ceiling, the lesser (``bench.udp_ceiling``); on each path."""
     _versions(lab, comparison)
@@ -86,7 +86,7 @@ def test_throughput(request, lab, reference, path_settings, comparison):
     problems = []
     for path in paths:
         found = _measure(request, lab, comparison, path,
-                         lambda lab, path: path_throughput(lab, path, path_settings, reference))
+                         lambda lab, path: path_throughput(lab, path, path_settings, reference, bench_reserve))
         problems += [f"{path} {m.metric}: {m.error or 'nothing got through'}" for m in found
                      if m.error or not m.summary.median]
     assert not problems, "\n".join(problems)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from netconform.perf import bench
@@ -90,6 +92,56 @@ def test_a_series_within_reach_of_its_target_at_the_cap_goes_on_to_half_the_cap_
     assert _series(pattern(0.18)[:24]).stop(no_further, paired=True) == "at the cap (24 samples)"
 
 
+def test_past_half_the_cap_again_a_series_goes_on_only_as_far_as_the_runs_reserve_affords():
+    """±7 % at the cap (23 more pairs at 0.4 s: 9 s) goes on where the run's reserve has 30 s, and
+    the pair is charged to it; with 5 s left, or at ±10 % (more than four times the cap), it
+    stops, and says why; a series within half the cap again goes on free, as before."""
+    settings = bench.Settings(samples=6, max_samples=24)
+    pattern = lambda spread: [1.0, 1 - spread, 1 + spread, 1 - spread / 2, 1 + spread / 2, 1.0] * 6
+
+    def at_the_cap(spread: float) -> bench._Series:
+        found = _series(pattern(spread)[:24])
+        found.pairs_seconds = 0.4 * 24
+        return found
+    found, reserve = at_the_cap(0.22), bench.Reserve(30.0)
+    assert found.stop(settings, paired=True) == "at the cap (24 samples)"
+    assert (found.stop(settings, True, bench.Reserve(5.0)) == "at the cap (24 samples); the ~23 more it needs "
+            "would take ~9 s, the run's reserve has 5 s of 5 left")
+    assert found.stop(settings, True, reserve) is None and found.on_reserve
+    found.charge(0.5, reserve)
+    assert reserve.spent == found.reserve_seconds == 0.5 and reserve.left == 29.5
+    assert (at_the_cap(0.3).stop(settings, True, reserve) == "at the cap (24 samples); it would need ~102, "
+            "more than the run's reserve takes a series to (96)")
+    free = at_the_cap(0.18)
+    assert free.stop(settings, True, reserve) is None and not free.on_reserve
+    free.charge(0.5, reserve)
+    assert reserve.spent == 0.5 and free.reserve_seconds == 0.0
+
+
+def test_a_tcp_series_draws_on_the_runs_reserve_and_its_record_says_how_much(monkeypatch):
+    """Through ``throughput``: a path at ±8.4 % at its cap of 12 (it would need 34 pairs, past the
+    18 the cap allows) takes pairs on the reserve and meets ±5 % at 18; the record keeps the
+    seconds it drew, and UDP never draws on it."""
+    from contextlib import nullcontext
+
+    spreads = iter([1.0, 0.84, 1.16, 0.92, 1.08, 1.0] * 100)
+
+    def run(source, address, udp_rate=None, **_):
+        time.sleep(0.005)  # what a pair costs is wall time
+        bps = 10e9 if address == "veth" else 5e9 * (1.0 if udp_rate else next(spreads))
+        return bench.iperf.Sample(bps, 0.0, 0.0, None if udp_rate else 0, 0.0 if udp_rate else None,
+                                  0.01 if udp_rate else None, "", 0.2)
+    monkeypatch.setattr(bench.iperf, "run", run)
+    monkeypatch.setattr(bench.iperf, "server", lambda *_: nullcontext())
+    node = type("Node", (), {"name": "n"})()
+    settings, reserve = bench.Settings(samples=6, max_samples=12, machine_cpu=False), bench.Reserve(30.0)
+    tcp, udp = bench.throughput("same-host", bench.Ends(node, node, "path"), settings,
+                                reference=bench.Ends(node, node, "veth"), reserve=reserve)
+    assert tcp.summary.n == 18 and tcp.extra["stopped"] == "precision met"
+    assert tcp.extra["reserve_seconds"] == pytest.approx(reserve.spent, abs=0.01) and reserve.spent >= 0.06
+    assert udp.extra["reserve_seconds"] == 0
+
+
 def test_the_machines_noise_is_told_only_from_enough_samples():
     """How much the veth pair varied next to a path is a figure like any other: from fewer
     samples than an interval needs it is absent, never a made-up ±0 %."""
@@ -116,6 +168,8 @@ def test_a_runs_conditions_say_what_its_figures_met_how_noisy_the_machine_was_an
                         {"metric": "udp", "topology": "ovs", "path": "same-host", "n": 6, "extra": {}}]}
     assert conditions(data) == ("1 of 2 TCP figures within their precision target; the veth pair varied "
                                 "±1-30 % next to a path; 36 pairs taken, 1 series past the cap")
+    data["records"][1]["extra"]["reserve_seconds"] = 4.2
+    assert conditions(data).endswith("1 series past the cap (4 s of the run's reserve, by 1)")
 
 
 def test_a_runs_benchmark_time_is_told_by_metric_and_sample_length_most_first():

@@ -12,7 +12,7 @@ raw veth pair; three of them beside a 1 s sample, ``references_per_pair``)
 so each ratio is a pair's and drift cancels; samples are
 added until the median's 95 % interval (the ratio's, where paired) is
 within ``precision`` of it, or ``max_samples`` (half as many again where that would
-meet it).  A sample during which a
+meet it, and further on the run's ``Reserve`` of time where that can afford it).  A sample during which a
 process outside the measurement used a core is flagged and taken again;
 one iperf3 cannot have meant is the tool's error and taken again.  UDP is
 offered at a share of the path's own TCP rate, or of what iperf3's UDP gets
@@ -124,6 +124,24 @@ class Measurement:
 
 
 @dataclass
+class Reserve:
+    """Seconds a whole run may spend on pairs past what ``Settings.beyond_cap`` allows, for
+    TCP figures whose interval, narrowing as 1/sqrt(n), would meet the target at what the
+    pairs have cost so far: shared by every series of the run, first come first served, so a
+    run's imprecise figures cost it at most this much more wall time.  Beyond ``beyond_cap``
+    a rule of counts either stops figures a few seconds short (ovs to-ext at ±7.5-8.3 % in
+    two default runs here: 0.36 s a pair, 24 more pairs meet ±5 %) or lets a 1 s series of
+    a lossy path run a minute; priced in seconds, the cheap ones go on."""
+
+    seconds: float
+    spent: float = 0.0
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.seconds - self.spent)
+
+
+@dataclass
 class _Series:
     """Samples of one metric on one path (and its reference's, alternately), as they come."""
 
@@ -135,8 +153,11 @@ class _Series:
     reference_seconds: float | None = None  # per sample of the reference, where paired
     stopped: str = ""  # why no more samples were taken
     tool_seconds: float = 0.0  # every iperf3 client's run: warm-ups, the reference's samples, those taken again
+    pairs_seconds: float = 0.0  # wall time of the pairs taken (those taken again included)
+    on_reserve: bool = False  # the next pair is the run's ``Reserve``'s (``stop`` says so)
+    reserve_seconds: float = 0.0  # of the pairs taken on the run's reserve
 
-    def stop(self, settings: Settings, paired: bool) -> str | None:
+    def stop(self, settings: Settings, paired: bool, reserve: Reserve | None = None) -> str | None:
         """Why to take no more samples (the precision met, the cap reached), or None.  A series
         does not stop before the cap because its interval looks out of reach: the machine's
         noisy spells pass (three default runs here: a rule stopping a series whose interval
@@ -145,8 +166,11 @@ class _Series:
         interval, narrowing as 1/sqrt(n), would meet the target within ``beyond_cap`` times the
         cap goes on, at most that far: of the 48 figures that missed ±5 % at 24 pairs in thirteen
         default runs here, 30 were within ±6.1 % (would need at most 36), among them 13 of the
-        15 of the nine runs that missed three or fewer."""
+        15 of the nine runs that missed three or fewer.  Past that, a series goes on where the
+        pairs it needs, at what its pairs have cost so far, fit in what is ``left`` of the run's
+        ``reserve``; it then sets ``on_reserve``, and the pair is charged to the reserve."""
         n = len(self.samples)
+        self.on_reserve = False
         width = None
         if n >= settings.samples:
             found = (ratios(self.pairs()) if paired else summarise([s.bits_per_second for s in self.samples]))
@@ -159,11 +183,30 @@ class _Series:
         needs = n * (width / settings.precision) ** 2 if width else math.inf
         if n < last and needs <= last:
             return None
-        if n == settings.max_samples:
-            return f"at the cap ({n} samples)"
-        if n >= last:
-            return f"at {n} samples, the most past the cap ({settings.max_samples}) for a figure within reach"
-        return f"at {n} samples, past the cap ({settings.max_samples}): out of reach again"
+        furthest = settings.max_samples * RESERVE_REACH
+        more = math.ceil(needs) - n if needs < math.inf else None
+        cost = more * self.pairs_seconds / n if more else math.inf
+        if reserve is not None and needs <= furthest and cost <= reserve.left:
+            self.on_reserve = True
+            return None
+        why = (f"at the cap ({n} samples)" if n == settings.max_samples
+               else f"at {n} samples, the most past the cap ({settings.max_samples}) for a figure within reach"
+               if n >= last and not self.reserve_seconds
+               else f"at {n} samples, past the cap ({settings.max_samples}): out of reach again")
+        if reserve is None or more is None:
+            return why
+        if needs > furthest:
+            return f"{why}; it would need ~{more + n}, more than the run's reserve takes a series to ({furthest})"
+        return (f"{why}; the ~{more} more it needs would take ~{cost:.0f} s, "
+                f"the run's reserve has {reserve.left:.0f} s of {reserve.seconds:g} left")
+
+    def charge(self, seconds: float, reserve: Reserve | None) -> None:
+        """Count a pair's wall time (one taken again included), to the run's reserve where it was
+        its (``on_reserve``)."""
+        self.pairs_seconds += seconds
+        if self.on_reserve and reserve is not None:
+            self.reserve_seconds += seconds
+            reserve.spent += seconds
 
     def pairs(self) -> list[tuple[float, float]]:
         """(path, reference) per pair, the reference the geometric mean of its samples in the pair
@@ -215,14 +258,15 @@ UDP_WARM_UP_SECONDS = 0.1  # at the offered rate, where that is less
 UDP_SECONDS = 0.1  # of traffic per UDP sample, paced below the path's rate: 900-2,900 datagrams here
 UDP_SAMPLES = (3, 6)  # at least, at most: loss and jitter are the figures, goodput is bounded by the rate
 UDP_UNLIMITED = 100_000_000_000  # bit/s offered: as fast as iperf3's UDP sender goes (``udp_ceiling``)
+RESERVE_REACH = 4  # times the cap, the most pairs a series takes on the run's reserve (±10 % at the cap needs that)
 INTRUSION = 25.0  # percent of a core used by a process outside the measurement: the sample is flagged
 
 
 def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | None = None,
-           reference: Ends | None = None) -> _Series:
+           reference: Ends | None = None, reserve: Reserve | None = None) -> _Series:
     """Samples of one metric until ``_Series.stop`` says why not more; with a reference, pairs
-    taken one after the other: a path sample, then ``references_per_pair`` of the reference.
-    Raises CommandError when the path does not carry the test, iperf.ToolError when every
+    taken one after the other: a path sample, then ``references_per_pair`` of the reference;
+    pairs past what the settings allow on the run's ``reserve``, where given.  Raises CommandError when the path does not carry the test, iperf.ToolError when every
     attempt was the tool's error."""
     found = _Series()
     both = [ends] + ([reference] if reference else [])
@@ -240,7 +284,8 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
         if reference:
             ends_of_pair += [(reference, sizes[1])] * references_per_pair(found.seconds, found.reference_seconds)
         error = None
-        while not (why := found.stop(settings, bool(reference))):
+        while not (why := found.stop(settings, bool(reference), reserve)):
+            began = time.monotonic()
             try:
                 taken = [_take(end, settings, size, streams, udp_rate) for end, size in ends_of_pair]
             except iperf.ToolError as err:
@@ -250,6 +295,8 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
                     why = f"iperf3's errors: {settings.repeats} repeats spent"
                     break
                 continue
+            finally:
+                found.charge(time.monotonic() - began, reserve)
             found.tool_seconds += sum(sample.seconds for sample, _ in taken)
             intruders = [u.competitor[0] for _, u in taken if u and u.competitor[1] >= INTRUSION]
             if intruders and len(found.repeated) < settings.repeats:
@@ -266,9 +313,9 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
 
 
 def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
-               reference: Ends | None = None) -> list[Measurement]:
+               reference: Ends | None = None, reserve: Reserve | None = None) -> list[Measurement]:
     """TCP with one stream (and with ``settings.streams`` parallel streams where more than one),
-    paired with ``reference`` where given; UDP at ``udp_share`` of the TCP median or of
+    paired with ``reference`` where given, past the cap on the run's ``reserve``; UDP at ``udp_share`` of the TCP median or of
     ``udp_ceiling``, the lesser (left out where only TCP is forwarded, as behind ``-p``)."""
     found = []
     runs = ([("tcp", 1)] + ([("tcp-parallel", settings.streams)] if settings.streams > 1 else [])
@@ -287,7 +334,8 @@ def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
         if rate:
             chosen = _udp(settings)
         try:
-            taken = series(ends, chosen, streams, rate, None if rate else reference)
+            taken = (series(ends, chosen, streams, rate) if rate
+                     else series(ends, chosen, streams, reference=reference, reserve=reserve))
         except (CommandError, iperf.ToolError) as err:
             found.append(Measurement.failed(kind, ends.route, metric, "bit/s", err, time.monotonic() - start))
             continue
@@ -327,7 +375,8 @@ def _figures(kind: str, route: str, metric: str, streams: int, rate: int | None,
              "cpu_receiver": [round(s.cpu_receiver, 1) for s in samples],
              "machine_cpu": [str(u) if u else "not metered (not this machine's kernel)" for u in taken.uses],
              "streams": streams, "cores": settings.pinned, "seconds_per_sample": taken.seconds,
-             "repeated": taken.repeated, "stopped": taken.stopped, "cap": settings.max_samples}
+             "repeated": taken.repeated, "stopped": taken.stopped, "cap": settings.max_samples,
+             "reserve_seconds": round(taken.reserve_seconds, 2)}
     if rate:
         extra.update(rate=rate, udp_ceiling=settings.udp_ceiling, lost_percent=[s.lost_percent for s in samples],
                      jitter_ms=[s.jitter_ms for s in samples])
@@ -389,7 +438,8 @@ def paused_web_server(node: Node, port: int):
         node.exec(["sh", "-c", f"/prober serve {port} >/dev/null 2>&1 & echo $! > {pidfile}"])
 
 
-def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> list[Measurement]:
+def path_throughput(lab, path, settings: Settings, reference: Ends | None,
+                    reserve: Reserve | None = None) -> list[Measurement]:
     """Throughput on one of a lab's paths (``perf.paths``), through the real DNAT where published,
     TCP paired with ``reference``.  Pinned only where the lab runs on this machine's kernel (a
     VM's cores are not these).  The client is the host's iperf3 in the source's network stack
@@ -406,7 +456,7 @@ def path_throughput(lab, path, settings: Settings, reference: Ends | None) -> li
         if path.paused:
             stack.enter_context(paused_web_server(ends.target, path.server_port))
         stack.enter_context(lab.sandbox.kept_off(set(settings.cores) if settings.lab_off else set()))
-        return throughput(path.kind, ends, settings, udp=not path.paused, reference=reference)
+        return throughput(path.kind, ends, settings, udp=not path.paused, reference=reference, reserve=reserve)
 
 
 def path_round_trips(lab, path) -> list[Measurement]:

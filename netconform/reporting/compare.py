@@ -373,8 +373,8 @@ def conditions(data: dict) -> str:
     """A run's benchmarks in one line: how many TCP figures met their precision, how much the veth
     pair varied next to a path, least and most (the machine's noise: here ±2-10 % in a quiet hour,
     up to ±14-27 % in a noisy spell of the host's other guests), and the pairs taken, with how
-    many series went past the cap; so that a slow or imprecise run says whether the machine
-    was the cause."""
+    many series went past the cap and what they took of the run's reserve (``bench.Reserve``);
+    so that a slow or imprecise run says whether the machine was the cause."""
     paired = [r for r in data["records"] if r["metric"] == "tcp" and r["extra"].get("reference_samples")
               and not r.get("same_path_as")]
     met = sum(1 for r in paired if r.get("precision") and r["precision"]["met"])
@@ -382,8 +382,10 @@ def conditions(data: dict) -> str:
     varied = (f"the veth pair varied ±{100 * noise[0][0]:.0f}-{100 * noise[-1][0]:.0f} % next to a path"
               if noise else "the veth pair's variation not known (too few samples)")
     past = sum(1 for r in paired if r["n"] > r["extra"].get("cap", r["n"]))
+    drew = [r["extra"]["reserve_seconds"] for r in paired if r["extra"].get("reserve_seconds")]
+    reserve = f" ({sum(drew):.0f} s of the run's reserve, by {len(drew)})" if drew else ""
     return (f"{met} of {len(paired)} TCP figures within their precision target; {varied}; "
-            f"{sum(r['n'] for r in paired)} pairs taken, {past} series past the cap")
+            f"{sum(r['n'] for r in paired)} pairs taken, {past} series past the cap{reserve}")
 
 
 def time_spent(data: dict) -> str:

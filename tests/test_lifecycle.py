@@ -49,7 +49,8 @@ def test_bad_topology_is_a_usage_error_and_builds_nothing(tmp_path):
 def test_unknown_option_values_are_usage_errors():
     for option, allowed in (("--topology=nope", "allowed: bridge, container, host"),
                             ("--provider=vm", "choose from"),
-                            ("--bench-samples=0", "--bench-samples: 0 is not allowed; allowed: 1 or more")):
+                            ("--bench-samples=0", "--bench-samples: 0 is not allowed; allowed: 1 or more"),
+                            ("--bench-reserve=-5", "--bench-reserve: -5.0 is not allowed; allowed: 0 or more")):
         result = run_pytest(option, "suites")
         assert result.returncode == 4 and allowed in result.stderr, result.stderr
         assert "Traceback" not in result.stderr

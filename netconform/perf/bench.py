@@ -12,8 +12,8 @@ raw veth pair; three of them beside a 1 s sample, ``references_per_pair``)
 so each ratio is a pair's and drift cancels; samples are
 added until the median's 95 % interval (the ratio's, where paired) is
 within ``precision`` of it, or ``max_samples`` (half as many again where that would
-meet it, and further on the run's ``Reserve`` of time where that can afford it).  A sample during which a
-process outside the measurement used a core is flagged and taken again;
+meet it, and further on the run's ``Reserve`` of time where that can afford it).
+A sample during which a process outside the measurement used a core is flagged and taken again;
 one iperf3 cannot have meant is the tool's error and taken again.  UDP is
 offered at a share of the path's own TCP rate, or of what iperf3's UDP gets
 through the raw veth pair where that is less (``udp_ceiling``), so that its
@@ -266,8 +266,9 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
            reference: Ends | None = None, reserve: Reserve | None = None) -> _Series:
     """Samples of one metric until ``_Series.stop`` says why not more; with a reference, pairs
     taken one after the other: a path sample, then ``references_per_pair`` of the reference;
-    pairs past what the settings allow on the run's ``reserve``, where given.  Raises CommandError when the path does not carry the test, iperf.ToolError when every
-    attempt was the tool's error."""
+    pairs past what the settings allow on the run's ``reserve``, where given.  Raises
+    CommandError when the path does not carry the test, iperf.ToolError when every attempt
+    was the tool's error."""
     found = _Series()
     both = [ends] + ([reference] if reference else [])
     with ExitStack() as servers:
@@ -315,8 +316,9 @@ def series(ends: Ends, settings: Settings, streams: int = 1, udp_rate: int | Non
 def throughput(kind: str, ends: Ends, settings: Settings, udp: bool = True,
                reference: Ends | None = None, reserve: Reserve | None = None) -> list[Measurement]:
     """TCP with one stream (and with ``settings.streams`` parallel streams where more than one),
-    paired with ``reference`` where given, past the cap on the run's ``reserve``; UDP at ``udp_share`` of the TCP median or of
-    ``udp_ceiling``, the lesser (left out where only TCP is forwarded, as behind ``-p``)."""
+    paired with ``reference`` where given, past the cap on the run's ``reserve``; UDP at
+    ``udp_share`` of the TCP median or of ``udp_ceiling``, the lesser (left out where only TCP
+    is forwarded, as behind ``-p``)."""
     found = []
     runs = ([("tcp", 1)] + ([("tcp-parallel", settings.streams)] if settings.streams > 1 else [])
             + ([("udp", 1)] if udp else []))

@@ -129,8 +129,8 @@ class Reserve:
     TCP figures whose interval, narrowing as 1/sqrt(n), would meet the target at what the
     pairs have cost so far: shared by every series of the run, first come first served, so a
     run's imprecise figures cost it at most this much more wall time.  Beyond ``beyond_cap``
-    a rule of counts either stops figures a few seconds short (ovs to-ext at ±7.5-8.3 % in
-    two default runs here: 0.36 s a pair, 24 more pairs meet ±5 %) or lets a 1 s series of
+    a rule of counts either stops figures seconds short (ovs to-ext at ±7.5-8.3 % in
+    two default runs here: 0.36 s a pair, 30-42 more would meet ±5 %) or lets a 1 s series of
     a lossy path run a minute; priced in seconds, the cheap ones go on."""
 
     seconds: float

@@ -185,7 +185,7 @@ class _Series:
             return None
         furthest = settings.max_samples * RESERVE_REACH
         more = math.ceil(needs) - n if needs < math.inf else None
-        cost = more * self.pairs_seconds / n if more else math.inf
+        cost = more * self.pairs_seconds / n if more is not None else math.inf
         if reserve is not None and needs <= furthest and cost <= reserve.left:
             self.on_reserve = True
             return None
